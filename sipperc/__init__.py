@@ -1,0 +1,13 @@
+"""sipperc: SIP conferencing with end-to-end private media (PERC, RFC 8871).
+
+The package is split by protocol layer. Lower layers never import higher ones:
+
+- ``sipperc.rtp``: RTP and RTCP packets (RFC 3550, RFC 8285).
+- ``sipperc.srtp``: SRTP/SRTCP transforms (RFC 3711, RFC 7714), later double SRTP and EKT.
+
+Shared by every layer: ``sipperc.keymaterial`` (keeping secrets out of logs), ``sipperc.config``
+(YAML with errors that point at the line) and ``sipperc.log`` (structured logging).
+``sipperc.cli`` is the ``sipperc`` command.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,34 @@
+import subprocess
+import sys
+
+import pytest
+
+from sipperc import __version__
+from sipperc.cli import ExitCode, main
+
+
+def test_help_explains_exit_codes(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "PERC" in out and "exit status" in out and "78" in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"sipperc {__version__}"
+
+
+def test_bad_option_is_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--log-level", "chatty"])
+    assert info.value.code == ExitCode.USAGE
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_console_script_runs():
+    result = subprocess.run([sys.executable, "-m", "sipperc", "--version"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and __version__ in result.stdout
