@@ -4,6 +4,7 @@ Owns the protection profiles and the packet transforms. May import ``sipperc.rtp
 shared top-level modules; never the signalling, DTLS or application layers.
 """
 
+from sipperc.srtp.ekt_cipher import EKTCipher
 from sipperc.srtp.profile import Profile
 
-__all__ = ["Profile"]
+__all__ = ["EKTCipher", "Profile"]
