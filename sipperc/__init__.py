@@ -4,6 +4,8 @@ The package is split by protocol layer. Lower layers never import higher ones:
 
 - ``sipperc.rtp``: RTP and RTCP packets (RFC 3550, RFC 8285).
 - ``sipperc.srtp``: SRTP/SRTCP transforms (RFC 3711, RFC 7714), later double SRTP and EKT.
+- ``sipperc.perc``: the conference roles (RFC 8871): Key Distributor, Media Distributor and the
+  RFC 9185 tunnel between them.
 
 Shared by every layer: ``sipperc.keymaterial`` (keeping secrets out of logs), ``sipperc.config``
 (YAML with errors that point at the line) and ``sipperc.log`` (structured logging).
