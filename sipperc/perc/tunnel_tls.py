@@ -183,14 +183,18 @@ class MutualTLS:
 def load_mutual_tls(node: ConfigNode) -> MutualTLS:
     """Read a ``tls:`` section (certificate, private_key, peer); ConfigError at the bad line."""
     node.entries({"certificate", "private_key", "peer"})
-    chain = _load_chain(node.require("certificate"))
-    key_node = node.require("private_key")
-    key = _load_private_key(key_node)
-    try:
-        credentials = TLSCredentials(chain, key)
-    except ValueError as exc:
-        raise key_node.error(str(exc)) from None
+    credentials = load_credentials(node.require("certificate"), node.require("private_key"))
     return MutualTLS(credentials, load_peer_trust(node.require("peer")))
+
+
+def load_credentials(certificate: ConfigNode, private_key: ConfigNode) -> TLSCredentials:
+    """A certificate chain file and its private key file, checked to belong together."""
+    chain = _load_chain(certificate)
+    key = _load_private_key(private_key)
+    try:
+        return TLSCredentials(chain, key)
+    except ValueError as exc:
+        raise private_key.error(str(exc)) from None
 
 
 def load_peer_trust(node: ConfigNode) -> PeerTrust:
@@ -270,5 +274,5 @@ def _dns_names(certificate: x509.Certificate) -> set[str]:
     return {name.lower() for name in extension.value.get_values_for_type(x509.DNSName)}
 
 
-__all__ = ["MutualTLS", "PeerTrust", "TLSCredentials", "config_path",
-           "load_mutual_tls", "load_peer_trust"]
+__all__ = ["MutualTLS", "PeerTrust", "TLSCredentials", "TLSPrivateKey", "config_path",
+           "load_credentials", "load_mutual_tls", "load_peer_trust"]
