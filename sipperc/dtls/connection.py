@@ -124,6 +124,7 @@ _log = Logger(namespace="sipperc.dtls")
 Role = Literal["client", "server"]
 
 _CCS_BODY = b"\x01"
+_MAX_FRAGMENTED_HELLO = 4096
 _HASHES: dict[SignatureScheme, hashes.HashAlgorithm] = {
     SignatureScheme.ECDSA_SECP256R1_SHA256: hashes.SHA256(),
     SignatureScheme.ECDSA_SECP384R1_SHA384: hashes.SHA384(),
@@ -431,10 +432,13 @@ class DtlsConnection:
                 return False  # RFC 6347 §4.1.2.7: invalid records are silently discarded
         else:
             plaintext = record.fragment
-        replay.mark(record.sequence_number)
         ctype = record.content_type
         if ctype == ContentType.HANDSHAKE:
+            if protection is not None or plaintext:
+                # Epoch 0 is unauthenticated: an empty forged record must not burn a number.
+                replay.mark(record.sequence_number)
             return self._receive_handshake(record, plaintext, now)
+        replay.mark(record.sequence_number)
         if ctype == ContentType.ALERT:
             self._receive_alert(plaintext)
         elif ctype == ContentType.APPLICATION_DATA:
@@ -806,7 +810,17 @@ class DtlsConnection:
             raise DtlsAlertError(AlertDescription.UNEXPECTED_MESSAGE,
                                  f"handshake message type {msg_type} before ClientHello")
         if fragment.fragment_offset != 0 or len(body) != fragment.length:
-            return  # a fragmented first ClientHello is not buffered before the cookie
+            # A fragmented ClientHello (tiny MTU): reassemble it, but only a small one, so that
+            # a stateless server commits at most a few kilobytes before the cookie checks out.
+            if fragment.length > _MAX_FRAGMENTED_HELLO:
+                return
+            if self._reassembler.next_receive_seq != message_seq:
+                self._reassembler.restart(message_seq)
+            self._reassembler.add(fragment, 0)
+            message = self._reassembler.pop()
+            if message is None:
+                return
+            body = message.body
         hello = ClientHello.decode(body)
         if hello.version > DTLS_1_2:  # DTLS versions count down: 0xFEFF is 1.0
             raise DtlsAlertError(AlertDescription.PROTOCOL_VERSION,

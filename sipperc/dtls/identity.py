@@ -72,7 +72,7 @@ class Fingerprint:
                                    self.digest)
 
     def __str__(self) -> str:
-        return f"{self.hash_name} {':'.join(f'{b:02X}' for b in self.digest)}"
+        return f"{self.hash_name} {self.digest.hex(':').upper()}"
 
 
 def fingerprints(value: str | Fingerprint | Iterable[str | Fingerprint]) -> tuple[Fingerprint, ...]:

@@ -166,7 +166,9 @@ class ReplayWindow:
         """Record a number whose record passed authentication."""
         if sequence_number > self._highest:
             shift = sequence_number - self._highest
-            self._bitmap = ((self._bitmap << shift) | 1) & ((1 << self.size) - 1)
+            # A jump past the window forgets it (and never shifts by 2^48 bits).
+            self._bitmap = (((self._bitmap << shift) | 1) & ((1 << self.size) - 1)
+                            if shift < self.size else 1)
             self._highest = sequence_number
         else:
             self._bitmap |= 1 << (self._highest - sequence_number)
