@@ -1,0 +1,67 @@
+"""SIP messages (RFC 3261 §7, §20, §25): grammar, parsing, serializing, building, framing.
+
+Owns everything about one SIP message as bytes on the wire: the transcribed ABNF
+(:mod:`~sipperc.sip.grammar`), URIs (SIP, SIPS, tel, RFC 3986), header fields with typed
+values, requests and responses, multipart bodies (RFC 5621) and stream/datagram framing.
+Transactions and dialogs build on this layer. It may import only the shared top-level
+modules (``sipperc.config``, ``sipperc.log``); never SDP, media, PERC or application layers.
+
+Entry points: :func:`parse_message` (bytes -> :class:`Request`/:class:`Response`),
+``bytes(message)``, :class:`SipParseError` (``.status_code``, ``.reason``, recovered
+fields), :meth:`Request.build`, :meth:`Request.response`.
+"""
+
+from sipperc.sip.errors import SipParseError
+from sipperc.sip.framing import KeepAlive, StreamFramer, parse_datagram
+from sipperc.sip.headers import (
+    Address,
+    AuthValue,
+    CSeq,
+    EventValue,
+    HeaderField,
+    MediaType,
+    RAck,
+    ReasonValue,
+    Replaces,
+    SessionExpires,
+    TypedHeader,
+    Via,
+)
+from sipperc.sip.identifiers import new_branch, new_call_id, new_tag
+from sipperc.sip.message import Message, Request, Response, parse_message
+from sipperc.sip.multipart import BodyPart, MultipartBody
+from sipperc.sip.uri import AbsoluteUri, Parameters, SipUri, TelUri, Uri, parse_uri
+
+__all__ = [
+    "AbsoluteUri",
+    "Address",
+    "AuthValue",
+    "BodyPart",
+    "CSeq",
+    "EventValue",
+    "HeaderField",
+    "KeepAlive",
+    "MediaType",
+    "Message",
+    "MultipartBody",
+    "Parameters",
+    "RAck",
+    "ReasonValue",
+    "Replaces",
+    "Request",
+    "Response",
+    "SessionExpires",
+    "SipParseError",
+    "SipUri",
+    "StreamFramer",
+    "TelUri",
+    "TypedHeader",
+    "Uri",
+    "Via",
+    "new_branch",
+    "new_call_id",
+    "new_tag",
+    "parse_datagram",
+    "parse_message",
+    "parse_uri",
+]
