@@ -45,15 +45,17 @@ class StreamFramer:
     as nothing after that point can be delimited.
     """
 
-    __slots__ = ("_buffer", "max_body_size", "max_header_size")
+    __slots__ = ("_buffer", "expect_pongs", "max_body_size", "max_header_size")
 
     def __init__(
         self,
         *,
+        expect_pongs: bool = False,
         max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         self._buffer = bytearray()
+        self.expect_pongs = expect_pongs
         self.max_header_size = max_header_size
         self.max_body_size = max_body_size
 
@@ -63,19 +65,26 @@ class StreamFramer:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[bytes | KeepAlive]:
-        """Add received octets; return every frame they complete, in order."""
+        """Add received octets; return every frame they complete, in order.
+
+        The side that sends keepalive pings (RFC 5626 §4.4.1: the flow's client) sets
+        ``expect_pongs``: each CRLF it receives is reported as a pong at once. Otherwise a
+        CRLFCRLF is a ping, and a lone CRLF before a message is ignored (RFC 3261 §7.5).
+        """
         buf = self._buffer
         buf += data
         frames: list[bytes | KeepAlive] = []
         while buf:
             if buf.startswith(b"\r\n"):
-                if buf.startswith(b"\r\n\r\n"):
+                if self.expect_pongs:
+                    frames.append(KeepAlive(ping=False))
+                    del buf[:2]
+                elif buf.startswith(b"\r\n\r\n"):
                     frames.append(KeepAlive(ping=True))
                     del buf[:4]
-                elif len(buf) == 3 and buf.endswith(b"\r"):
-                    break  # maybe the start of the second CRLF of a ping
+                elif len(buf) < 4 and b"\r\n\r\n".startswith(bytes(buf)):
+                    break  # maybe the start of a ping
                 else:
-                    frames.append(KeepAlive(ping=False))
                     del buf[:2]
                 continue
             end = buf.find(b"\r\n\r\n")

@@ -468,3 +468,5 @@ RFC1123_DATE = _full(rfc1123_date)
 TIMESTAMP_VALUE = _full(timestamp_value)
 QVALUE = _full(qvalue)
 QUOTED_PAIR = _full(quoted_pair)
+# The characters quoted-pair can carry that qdtext cannot: DQUOTE, "\" and controls but CR/LF.
+NOT_QDTEXT = _full(r'["\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')

@@ -166,8 +166,10 @@ class HeaderField:
         ``HeaderField.make("v", via)`` gives ``Via: ...``.
         """
         text = str(value)
-        if "\r" in text or "\n" in text:
-            raise ValueError(f"header {name!r} value contains a line break")
+        if grammar.HEADER_VALUE.fullmatch(text) is None:
+            raise ValueError(f"header {name!r}: {text!r} is not a header-value")
+        if grammar.TOKEN.fullmatch(name) is None:
+            raise ValueError(f"header name {name!r} is not a token")
         return cls(canonical_name(name), text)
 
     def __eq__(self, other: object) -> bool:

@@ -574,11 +574,12 @@ class Response(Message):
     def for_parse_error(cls, error: SipParseError, *, to_tag: str | None = None) -> Response | None:
         """The response to a request that failed to parse (RFC 3261 §8.2, §21.4).
 
-        None when there is nothing to answer: the message was a response or an ACK, or Via,
-        From, To, Call-ID or CSeq could not be recovered.
+        None when there is nothing to answer: the message was a response or an ACK, its Via
+        was malformed (RFC 3261 §18.2.1: no way back), or Via, From, To, Call-ID or CSeq could
+        not be recovered. A malformed From or To is copied as received.
         """
-        if error.method is None or error.method == "ACK":
-            return None
+        if error.method is None or error.method == "ACK" or error.header == "Via":
+            return None  # a response, an ACK, or no Via to send the answer back along
         recovered = error.recovered
         keys = {f.key for f in recovered}
         if not {"via", "from", "to", "call-id", "cseq"} <= keys:
@@ -753,6 +754,8 @@ def _build(  # noqa: PLR0917 - private, called once
             raise SipParseError(400, f"Bad {name} header", header=name, detail=f.value)
         if key == "via":
             has_via = True
+        elif key == "contact":
+            continue
         elif key in seen:
             name = h.canonical_name(key)
             raise SipParseError(400, f"Multiple {name} headers", header=name)

@@ -146,8 +146,14 @@ def unquote_string(text: str) -> str:
 
 
 def quote_string(text: str) -> str:
-    """``text`` as a quoted-string, escaping quotes and backslashes (RFC 3261 §25.1)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """``text`` as a quoted-string (RFC 3261 §25.1).
+
+    Quotes, backslashes and control characters become quoted-pairs; CR and LF cannot be
+    represented and raise ValueError.
+    """
+    if "\r" in text or "\n" in text:
+        raise ValueError("a quoted-string cannot contain CR or LF")
+    return '"' + grammar.NOT_QDTEXT.sub(r"\\\g<0>", text) + '"'
 
 
 def _uri_params(text: str) -> Parameters:
