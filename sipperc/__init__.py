@@ -6,6 +6,8 @@ The package is split by protocol layer. Lower layers never import higher ones:
 - ``sipperc.srtp``: SRTP/SRTCP transforms (RFC 3711, RFC 7714), later double SRTP and EKT.
 - ``sipperc.dtls``: DTLS 1.2 for DTLS-SRTP (RFC 6347, RFC 5764) with EKTKey transport (RFC 8870
   §5.2), fingerprints (RFC 8122) and RFC 7983 demultiplexing; sans-I/O.
+- ``sipperc.sip``: SIP messages (RFC 3261 §7, §20, §25): grammar, URIs, parse/serialize/build,
+  multipart bodies (RFC 5621), stream and datagram framing; sans-I/O.
 - ``sipperc.perc``: the conference roles (RFC 8871): Key Distributor, Media Distributor and the
   RFC 9185 tunnel between them.
 
