@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -308,7 +310,7 @@ def test_every_forwarded_stream_is_continuous_and_never_echoed(
     for (receiver, ssrc), forwards in conf.received.items():
         assert owner[ssrc] != receiver
         seqs = [f.sequence_number for f in forwards]
-        for previous, current in zip(seqs, seqs[1:], strict=False):
+        for previous, current in itertools.pairwise(seqs):
             assert current == (previous + 1) % 65536
 
 
@@ -327,5 +329,5 @@ def test_continuity_holds_across_long_pauses_and_wraps(first_seq, pauses):
             conf.senders["A"].seq = (conf.senders["A"].seq + 997) % 65536
     seqs = [f.sequence_number for f in conf.received[("C", conf.senders["A"].ssrc)]]
     assert len(seqs) >= len(pauses)
-    for previous, current in zip(seqs, seqs[1:], strict=False):
+    for previous, current in itertools.pairwise(seqs):
         assert current == (previous + 1) % 65536
