@@ -10,6 +10,7 @@ The package is split by protocol layer. Lower layers never import higher ones:
   multipart bodies (RFC 5621), stream and datagram framing; sans-I/O.
 - ``sipperc.perc``: the conference roles (RFC 8871): Key Distributor, Media Distributor and the
   RFC 9185 tunnel between them.
+- ``sipperc.media``: codecs, RTP sessions, jitter buffers, mixing, audio devices (uses rtp, srtp).
 
 Shared by every layer: ``sipperc.keymaterial`` (keeping secrets out of logs), ``sipperc.config``
 (YAML with errors that point at the line) and ``sipperc.log`` (structured logging).
