@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sipperc.perc.fingerprint import CertificateFingerprint
+from sipperc.dtls import Fingerprint
 
 FORMAT = "sipperc-key-distributor-state"
 VERSION = 1
@@ -80,7 +80,7 @@ class ConferenceState:
 
     next_spi: int
     live_spis: Mapping[int, float] = field(default_factory=dict)
-    members: frozenset[CertificateFingerprint] = frozenset()
+    members: frozenset[Fingerprint] = frozenset()
 
     def __post_init__(self) -> None:
         if not 0 <= self.next_spi < SPI_SPACE:
@@ -148,7 +148,7 @@ def _conference(entry: Any) -> ConferenceState:
         if isinstance(until, bool) or not isinstance(until, int | float):
             raise ValueError(f"live_spis[{spi}] must be a time in seconds")
         live[int(spi)] = float(until)
-    members = frozenset(CertificateFingerprint.parse(text) for text in entry.get("members", []))
+    members = frozenset(Fingerprint.parse(text) for text in entry.get("members", []))
     return ConferenceState(next_spi, live, members)
 
 

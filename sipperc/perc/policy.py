@@ -35,7 +35,7 @@ from pathlib import Path
 from cryptography.x509.oid import NameOID
 
 from sipperc.config import ConfigNode, load_config
-from sipperc.perc.fingerprint import CertificateFingerprint
+from sipperc.dtls import Fingerprint
 from sipperc.perc.tunnel_tls import TLSCredentials, load_credentials
 from sipperc.srtp import EKTCipher, Profile
 
@@ -80,7 +80,7 @@ def normalize_identity(uri: str) -> str:
 class ParticipantRule:
     """Who an entry of ``participants`` or ``moderators`` lets in: a fingerprint or an identity."""
 
-    fingerprint: CertificateFingerprint | None = None
+    fingerprint: Fingerprint | None = None
     identity: str | None = None
     name: str | None = None
 
@@ -92,7 +92,7 @@ class ParticipantRule:
                 raise ValueError(f"identity {self.identity!r} is not a sip:, sips: or tel: URI")
             object.__setattr__(self, "identity", normalize_identity(self.identity))
 
-    def matches(self, fingerprints: Iterable[CertificateFingerprint],
+    def matches(self, fingerprints: Iterable[Fingerprint],
                 identity: str | None) -> bool:
         """True if an endpoint with these announced fingerprints and identity fits this entry."""
         if self.fingerprint is not None:
@@ -138,7 +138,7 @@ class ConferenceIdentity:
                               f"subject common name")
 
     @property
-    def fingerprint(self) -> CertificateFingerprint:
+    def fingerprint(self) -> Fingerprint:
         """What the call processing puts in ``a=fingerprint`` of its SDP answers."""
         return self.credentials.fingerprint
 
@@ -183,7 +183,7 @@ class ConferencePolicy:
         if self.pin is not None and not _PIN.match(self.pin):
             raise PolicyError("pin", "a PIN is 4 to 16 digits")
 
-    def admits(self, fingerprints: Iterable[CertificateFingerprint],
+    def admits(self, fingerprints: Iterable[Fingerprint],
                identity: str | None) -> bool:
         """True if admission lets an endpoint announced with these credentials in."""
         if self.open:
@@ -191,7 +191,7 @@ class ConferencePolicy:
         announced = tuple(fingerprints)
         return any(rule.matches(announced, identity) for rule in self.participants)
 
-    def is_moderator(self, fingerprints: Iterable[CertificateFingerprint],
+    def is_moderator(self, fingerprints: Iterable[Fingerprint],
                      identity: str | None) -> bool:
         """True if the endpoint matches a ``moderators`` entry."""
         announced = tuple(fingerprints)
@@ -303,7 +303,7 @@ def _rule(node: ConfigNode) -> ParticipantRule:
                          "'identity' (sip:user@host)")
     try:
         if "fingerprint" in entry:
-            return ParticipantRule(fingerprint=CertificateFingerprint.parse(entry["fingerprint"]),
+            return ParticipantRule(fingerprint=Fingerprint.parse(entry["fingerprint"]),
                                    name=name)
         return ParticipantRule(identity=entry["identity"], name=name)
     except ValueError as exc:

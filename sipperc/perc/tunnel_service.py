@@ -44,7 +44,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from sipperc.perc.fingerprint import CertificateFingerprint
+from sipperc.dtls import Fingerprint
 from sipperc.perc.tunnel import (
     SUPPORTED_VERSIONS,
     TunnelClosed,
@@ -93,7 +93,7 @@ class TunnelProtocol(TwistedProtocol):
                  on_version_rejected: Callable[[UnsupportedVersion], None] | None = None) -> None:
         self.connection = connection
         self.handler = handler
-        self.peer_fingerprint: CertificateFingerprint | None = None
+        self.peer_fingerprint: Fingerprint | None = None
         self._on_version_rejected = on_version_rejected
         self._handshake_waiters: list[Deferred[TunnelProtocol]] = []
         self._handshake_done = False
@@ -111,7 +111,7 @@ class TunnelProtocol(TwistedProtocol):
         transport: Any = self.transport
         certificate = transport.getPeerCertificate()
         if certificate is not None:
-            self.peer_fingerprint = CertificateFingerprint.of(
+            self.peer_fingerprint = Fingerprint.of(
                 certificate.to_cryptography().public_bytes(Encoding.DER))
         _log.info("tunnel TLS established", role=self.connection.role.value,
                   peer=str(transport.getPeer()),

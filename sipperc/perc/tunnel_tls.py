@@ -47,7 +47,7 @@ from twisted.protocols.tls import TLSMemoryBIOProtocol
 from zope.interface import implementer
 
 from sipperc.config import ConfigNode
-from sipperc.perc.fingerprint import CertificateFingerprint
+from sipperc.dtls import Fingerprint
 
 _log = Logger(namespace="sipperc.perc.tunnel_tls")
 
@@ -60,7 +60,7 @@ TLSPrivateKey = (ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed2551
 class PeerTrust:
     """How this side decides the certificate the peer presented is the right one."""
 
-    fingerprints: tuple[CertificateFingerprint, ...] = ()
+    fingerprints: tuple[Fingerprint, ...] = ()
     ca_certificates: tuple[x509.Certificate, ...] = ()
     names: tuple[str, ...] = ()
 
@@ -84,7 +84,7 @@ class PeerTrust:
         if self.pinned:
             if any(pin.matches(der) for pin in self.fingerprints):
                 return None
-            return f"certificate {CertificateFingerprint.of(der)} is not pinned"
+            return f"certificate {Fingerprint.of(der)} is not pinned"
         if not self.names:
             return None
         carried = _dns_names(certificate)
@@ -112,9 +112,9 @@ class TLSCredentials:
             raise ValueError("the private key does not belong to the certificate")
 
     @property
-    def fingerprint(self) -> CertificateFingerprint:
+    def fingerprint(self) -> Fingerprint:
         """The SHA-256 fingerprint of our certificate, to pin on the other side."""
-        return CertificateFingerprint.of(self.chain[0].public_bytes(serialization.Encoding.DER))
+        return Fingerprint.of(self.chain[0].public_bytes(serialization.Encoding.DER))
 
 
 @implementer(IOpenSSLClientConnectionCreator, IOpenSSLServerConnectionCreator)
@@ -204,12 +204,12 @@ def load_peer_trust(node: ConfigNode) -> PeerTrust:
     ca_node = node.child("ca")
     if bool(pins) == (ca_node is not None):
         raise node.error("give exactly one of 'fingerprints' (pinned certificates) or 'ca'")
-    fingerprints: list[CertificateFingerprint] = []
+    fingerprints: list[Fingerprint] = []
     for item in pins:
         if not isinstance(item.value, str):
             raise item.error("expected a fingerprint like 'sha-256 AB:CD:...'")
         try:
-            fingerprints.append(CertificateFingerprint.parse(item.value))
+            fingerprints.append(Fingerprint.parse(item.value))
         except ValueError as exc:
             raise item.error(str(exc)) from None
     names: list[str] = []

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from sipperc.perc.fingerprint import CertificateFingerprint
+from sipperc.dtls import Fingerprint
 from sipperc.perc.tunnel_tls import MutualTLS, PeerTrust, TLSCredentials
 
 
@@ -25,8 +25,8 @@ class Identity:
         return self.certificate.public_bytes(serialization.Encoding.DER)
 
     @property
-    def fingerprint(self) -> CertificateFingerprint:
-        return CertificateFingerprint.of(self.der)
+    def fingerprint(self) -> Fingerprint:
+        return Fingerprint.of(self.der)
 
     def credentials(self, *chain: Identity) -> TLSCredentials:
         return TLSCredentials((self.certificate, *(c.certificate for c in chain)), self.key)

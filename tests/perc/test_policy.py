@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from sipperc.config import ConfigError
-from sipperc.perc.fingerprint import CertificateFingerprint
+from sipperc.dtls import Fingerprint
 from sipperc.perc.policy import (
     DOUBLE_PROFILES,
     ConferenceIdentity,
@@ -175,7 +175,7 @@ def test_policy_invariants_hold_outside_yaml_too():
     with pytest.raises(ValueError, match="exactly one"):
         ParticipantRule()
     with pytest.raises(ValueError, match="exactly one"):
-        ParticipantRule(fingerprint=CertificateFingerprint.of(b"x"), identity="sip:a@b")
+        ParticipantRule(fingerprint=Fingerprint.of(b"x"), identity="sip:a@b")
 
 
 def test_conference_identity_is_the_certificates_common_name():

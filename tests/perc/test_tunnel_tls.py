@@ -177,7 +177,7 @@ tls:
 
 @pytest.mark.parametrize(("peer", "line", "problem"), [
     ("    fingerprints: ['sha-256 AB']\n", 5,
-     r"tls.peer.fingerprints\[0\]: a sha-256 fingerprint"),
+     r"tls.peer.fingerprints\[0\]: sha-256 fingerprint of 1 bytes"),
     ("    ca: ca.pem\n    fingerprints: ['x']\n", 5, "tls.peer: give exactly one of"),
     ("    names: [a]\n", 5, "tls.peer: give exactly one of"),
     ("    ca: missing.pem\n", 5, "tls.peer.ca: cannot read"),
