@@ -188,7 +188,7 @@ class JitterBuffer:
         if entry is not None:
             return self._play(entry)
         if self._entries and any(seq > self._next_seq for seq in self._entries):
-            if ahead >= self._target * self.clock_rate:
+            if ahead >= self._target_ticks():
                 return self._declare_lost()
             return self._underrun()
         return self._underrun()
@@ -198,7 +198,7 @@ class JitterBuffer:
             return False
         first = min(self._entries)
         start_ts = self._entries[first].timestamp
-        if self._newest_end - start_ts < self._target * self.clock_rate:
+        if self._newest_end - start_ts < self._target_ticks():
             return False
         self._playing = True
         self._next_seq = first
@@ -252,10 +252,15 @@ class JitterBuffer:
         return Playout(PlayoutKind.UNDERRUN, self.frame_ticks)
 
     def _track_excess(self, ahead: int) -> None:
-        if ahead > self._target * self.clock_rate + 2 * self.frame_ticks:
+        if ahead > self._target_ticks() + 2 * self.frame_ticks:
             self._excess_ticks += self.frame_ticks
         else:
             self._excess_ticks = 0
+
+    def _target_ticks(self) -> int:
+        # Rounded to whole ticks: transit times carry float noise that must not turn an
+        # exactly-on-target buffer into an underrun.
+        return round(self._target * self.clock_rate)
 
     def _observe_transit(self, transit: float) -> None:
         self._transits.append(transit)
