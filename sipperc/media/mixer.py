@@ -12,10 +12,13 @@ asymptotically, so the mix stays smooth and never wraps around.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from typing import TypeVar
 
 import numpy as np
 
 from sipperc.media.pcm import FULL_SCALE, Pcm, Signal, saturate
+
+Source = TypeVar("Source", bound=Hashable)
 
 KNEE = 0.75
 """Fraction of full scale below which the mix is passed through unchanged."""
@@ -61,7 +64,7 @@ class Mixer:
         """Drop a source's gain setting (it left the conference)."""
         self._gains.pop(source, None)
 
-    def _weighted(self, frames: Mapping[Hashable, Pcm]) -> Signal:
+    def _weighted(self, frames: Mapping[Source, Pcm]) -> Signal:
         stacked = np.empty((len(frames), self.frame), dtype=np.float32)
         for row, (source, pcm) in enumerate(frames.items()):
             if len(pcm) != self.frame:
@@ -73,14 +76,14 @@ class Mixer:
                 stacked[row] *= gain
         return stacked
 
-    def mix(self, frames: Mapping[Hashable, Pcm]) -> Pcm:
+    def mix(self, frames: Mapping[Source, Pcm]) -> Pcm:
         """The sum of every source, soft-clipped."""
         if not frames:
             return np.zeros(self.frame, dtype=np.int16)
         total: Signal = self._weighted(frames).sum(axis=0)
         return saturate(soft_clip(total))
 
-    def mix_minus(self, frames: Mapping[Hashable, Pcm]) -> dict[Hashable, Pcm]:
+    def mix_minus(self, frames: Mapping[Source, Pcm]) -> dict[Source, Pcm]:
         """For each source, the sum of all the others, soft-clipped."""
         if not frames:
             return {}
