@@ -440,7 +440,10 @@ class DtlsConnection:
             return self._receive_handshake(record, plaintext, now)
         replay.mark(record.sequence_number)
         if ctype == ContentType.ALERT:
-            self._receive_alert(plaintext)
+            # Once connected, only protected alerts count: a forged plaintext alert must not
+            # tear down an established association.
+            if record.epoch == 1 or not self.is_connected:
+                self._receive_alert(plaintext)
         elif ctype == ContentType.APPLICATION_DATA:
             # Data in epoch 1 before our Finished check is dropped (RFC 6347 §4.1 allows it).
             if self.is_connected and record.epoch == 1:

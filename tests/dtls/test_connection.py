@@ -608,6 +608,14 @@ def test_close_notify_both_ways_and_secrets_wiped() -> None:
         client.send(b"x")
 
 
+def test_plaintext_alert_cannot_kill_an_established_association() -> None:
+    client, server = make_pair()
+    exchange(client, server)
+    forged = encode_record(ContentType.ALERT, 0, 999, bytes((2, AlertDescription.BAD_RECORD_MAC)))
+    client.receive_datagram(forged, 0.0)
+    assert client.is_connected and events(client) == []
+
+
 def test_repr_hides_keys() -> None:
     client, server = make_pair()
     exchange(client, server)
