@@ -8,6 +8,7 @@ certificate; :class:`Fingerprint` parses, prints and checks ``sha-256 AB:CD:...`
 from __future__ import annotations
 
 import datetime
+import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
@@ -18,14 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-#: RFC 8122 §5 hash function names (IANA "Hash Function Textual Names") we can compute.
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "sha-1": hashes.SHA1,
-    "sha-224": hashes.SHA224,
-    "sha-256": hashes.SHA256,
-    "sha-384": hashes.SHA384,
-    "sha-512": hashes.SHA512,
-}
+#: RFC 8122 §5 hash function names (IANA "Hash Function Textual Names") -> hashlib names.
+_HASHES = {"sha-1": "sha1", "sha-224": "sha224", "sha-256": "sha256", "sha-384": "sha384",
+           "sha-512": "sha512"}
 
 
 class FingerprintError(ValueError):
@@ -55,16 +51,14 @@ class Fingerprint:
             digest = bytes.fromhex("".join(octets))
         except ValueError:
             raise FingerprintError(f"fingerprint {parts[1]!r} is not hex") from None
-        if len(digest) != _HASHES[name]().digest_size:
+        if len(digest) != hashlib.new(_HASHES[name]).digest_size:
             raise FingerprintError(f"{name} fingerprint of {len(digest)} bytes")
         return cls(name, digest)
 
     @classmethod
     def of(cls, certificate_der: bytes, hash_name: str = "sha-256") -> Fingerprint:
         """The fingerprint of a DER certificate."""
-        digest = hashes.Hash(_HASHES[hash_name]())
-        digest.update(certificate_der)
-        return cls(hash_name, digest.finalize())
+        return cls(hash_name, hashlib.new(_HASHES[hash_name], certificate_der).digest())
 
     def matches(self, certificate_der: bytes) -> bool:
         """True if this is the fingerprint of ``certificate_der`` (constant-time compare)."""
