@@ -10,6 +10,7 @@ Public API::
     Identity.generate()                       # ECDSA P-256 key + self-signed certificate
     DtlsConnection(role, identity, srtp_profiles, remote_fingerprint, ...)
     classify(datagram) -> PacketKind          # STUN / DTLS / RTP / RTCP on one port
+    ConnectionDriver(connection, write, on_event, reactor=None)   # the Twisted edge
 """
 
 from sipperc.dtls.alert import (
@@ -23,6 +24,7 @@ from sipperc.dtls.alert import (
 from sipperc.dtls.cipher_suite import CipherSuite, NamedGroup
 from sipperc.dtls.connection import DtlsConnection
 from sipperc.dtls.demux import PacketKind, classify
+from sipperc.dtls.driver import ConnectionDriver
 from sipperc.dtls.events import (
     AlertReceived,
     ApplicationDataReceived,
@@ -44,6 +46,7 @@ __all__ = [
     "ApplicationDataReceived",
     "CipherSuite",
     "ConnectionClosed",
+    "ConnectionDriver",
     "DecodeError",
     "DtlsAlertError",
     "DtlsConnection",
