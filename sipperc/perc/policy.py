@@ -32,11 +32,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from sipperc.config import ConfigNode, load_config
-from sipperc.dtls import Fingerprint
-from sipperc.perc.tunnel_tls import TLSCredentials, load_credentials
+from sipperc.dtls import Fingerprint, Identity
+from sipperc.perc.tunnel_tls import load_credentials
 from sipperc.srtp import EKTCipher, Profile
 
 MAX_EKT_TTL = (1 << 24) - 1
@@ -123,13 +124,13 @@ class EKTPolicy:
 
 @dataclass(frozen=True, slots=True)
 class ConferenceIdentity:
-    """The name participants see, and the Key Distributor's DTLS credentials that carry it."""
+    """The name participants see, and the Key Distributor's DTLS identity that carries it."""
 
     name: str
-    credentials: TLSCredentials
+    dtls_identity: Identity
 
     def __post_init__(self) -> None:
-        names = self.credentials.chain[0].subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        names = self.dtls_identity.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         common_names = [str(attribute.value) for attribute in names]
         if common_names != [self.name]:
             shown = common_names[0] if common_names else "no common name"
@@ -140,7 +141,7 @@ class ConferenceIdentity:
     @property
     def fingerprint(self) -> Fingerprint:
         """What the call processing puts in ``a=fingerprint`` of its SDP answers."""
-        return self.credentials.fingerprint
+        return Fingerprint.parse(self.dtls_identity.fingerprint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,8 +281,14 @@ def _identity(node: ConfigNode) -> ConferenceIdentity:
     name = node.get_str("name")
     if not name.strip():
         raise node.require("name").error("the conference name must not be empty")
-    credentials = load_credentials(node.require("certificate"), node.require("private_key"))
-    return ConferenceIdentity(name, credentials)
+    key_node = node.require("private_key")
+    credentials = load_credentials(node.require("certificate"), key_node)
+    key = credentials.private_key
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve,
+                                                                         ec.SECP256R1):
+        raise key_node.error("the DTLS identity key must be ECDSA P-256 (sipperc's DTLS signs "
+                             "with ecdsa_secp256r1_sha256)")
+    return ConferenceIdentity(name, Identity(key, credentials.chain[0]))
 
 
 def _rule(node: ConfigNode) -> ParticipantRule:

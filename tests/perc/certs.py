@@ -43,8 +43,9 @@ class Identity:
 
 
 def make_identity(common_name: str, *, issuer: Identity | None = None, ca: bool = False,
-                  dns_names: tuple[str, ...] = (), expired: bool = False) -> Identity:
-    key = ec.generate_private_key(ec.SECP256R1())
+                  dns_names: tuple[str, ...] = (), expired: bool = False,
+                  key=None) -> Identity:
+    key = key or ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     if expired:
         now -= datetime.timedelta(days=10)

@@ -2,9 +2,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sipperc.config import ConfigError
-from sipperc.dtls import Fingerprint
+from sipperc.dtls import Fingerprint, Identity
 from sipperc.perc.policy import (
     DOUBLE_PROFILES,
     ConferenceIdentity,
@@ -23,7 +24,8 @@ EXAMPLE = Path(__file__).parents[2] / "configs" / "conferences.yaml"
 
 
 def conference_identity(name="Design review"):
-    return ConferenceIdentity(name, make_identity(name).credentials())
+    made = make_identity(name)
+    return ConferenceIdentity(name, Identity(made.key, made.certificate))
 
 
 @pytest.fixture
@@ -180,6 +182,15 @@ def test_policy_invariants_hold_outside_yaml_too():
 
 def test_conference_identity_is_the_certificates_common_name():
     identity = conference_identity("Board room")
-    assert identity.fingerprint == identity.credentials.fingerprint
+    assert str(identity.fingerprint) == identity.dtls_identity.fingerprint
     with pytest.raises(PolicyError, match="the certificate is for 'Board room', not 'Boardroom'"):
-        ConferenceIdentity("Boardroom", identity.credentials)
+        ConferenceIdentity("Boardroom", identity.dtls_identity)
+
+
+def test_conference_key_must_be_p256_for_dtls(example):
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    made = make_identity("Lobby", key=rsa_key)
+    made.write(example.parent / "certs", "lobby")
+    with pytest.raises(ConfigError, match=r"conferences.lobby.private_key: the DTLS identity key "
+                                          r"must be ECDSA P-256"):
+        load_policies(example)
