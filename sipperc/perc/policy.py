@@ -93,11 +93,23 @@ class ParticipantRule:
                 raise ValueError(f"identity {self.identity!r} is not a sip:, sips: or tel: URI")
             object.__setattr__(self, "identity", normalize_identity(self.identity))
 
-    def matches(self, fingerprints: Iterable[Fingerprint],
-                identity: str | None) -> bool:
-        """True if an endpoint with these announced fingerprints and identity fits this entry."""
+    def matches(self, fingerprints: Iterable[Fingerprint], identity: str | None) -> bool:
+        """True if an endpoint announced with these fingerprints and identity fits this entry.
+
+        Fingerprints compare equal only under the same hash function; the check that counts
+        is :meth:`matches_certificate`, once the endpoint has shown its certificate.
+        """
         if self.fingerprint is not None:
             return self.fingerprint in set(fingerprints)
+        return self._identity_matches(identity)
+
+    def matches_certificate(self, certificate_der: bytes, identity: str | None) -> bool:
+        """True if the endpoint that presented this certificate fits this entry."""
+        if self.fingerprint is not None:
+            return self.fingerprint.matches(certificate_der)
+        return self._identity_matches(identity)
+
+    def _identity_matches(self, identity: str | None) -> bool:
         return identity is not None and normalize_identity(identity) == self.identity
 
 
@@ -186,11 +198,16 @@ class ConferencePolicy:
 
     def admits(self, fingerprints: Iterable[Fingerprint],
                identity: str | None) -> bool:
-        """True if admission lets an endpoint announced with these credentials in."""
+        """True if admission would let an endpoint announced with these credentials in."""
         if self.open:
             return True
         announced = tuple(fingerprints)
         return any(rule.matches(announced, identity) for rule in self.participants)
+
+    def admits_certificate(self, certificate_der: bytes, identity: str | None) -> bool:
+        """True if admission lets in the endpoint that presented this certificate."""
+        return self.open or any(rule.matches_certificate(certificate_der, identity)
+                                for rule in self.participants)
 
     def is_moderator(self, fingerprints: Iterable[Fingerprint],
                      identity: str | None) -> bool:
