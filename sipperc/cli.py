@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sipperc import __version__
 from sipperc.config import ConfigError
 from sipperc.log import FORMATS, LEVELS, start_logging
+from sipperc.media.audio_port import AudioDeviceUnavailable, AudioFileError
 
 
 class ExitCode(enum.IntEnum):
@@ -43,7 +44,10 @@ class Command:
     module: str
 
 
-COMMANDS: tuple[Command, ...] = ()
+COMMANDS: tuple[Command, ...] = (
+    Command("devices", "list the sound cards (microphones and speakers) sipperc can use",
+            "sipperc.apps.devices"),
+)
 
 EPILOG = """\
 exit status:
@@ -99,6 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sipperc: {exc}", file=sys.stderr)
         return ExitCode.CONFIG
+    except AudioDeviceUnavailable as exc:  # no sound card: the message suggests --play/--record
+        print(f"sipperc: {exc}", file=sys.stderr)
+        return ExitCode.UNAVAILABLE
+    except AudioFileError as exc:
+        print(f"sipperc: {exc}", file=sys.stderr)
+        return ExitCode.DATA
     except KeyboardInterrupt:
         return 130
 

@@ -4,7 +4,9 @@ import sys
 import pytest
 
 from sipperc import __version__
+from sipperc.apps import devices
 from sipperc.cli import ExitCode, main
+from sipperc.media.audio_port import AudioDeviceUnavailable, AudioFileError
 
 
 def test_help_explains_exit_codes(capsys):
@@ -32,3 +34,21 @@ def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "sipperc", "--version"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_missing_sound_card_exits_unavailable(capsys, monkeypatch):
+    def no_card(args):
+        raise AudioDeviceUnavailable("no sound card with a microphone was found; use --play FILE")
+
+    monkeypatch.setattr(devices, "run", no_card)
+    assert main(["devices"]) == ExitCode.UNAVAILABLE
+    assert "use --play FILE" in capsys.readouterr().err
+
+
+def test_bad_audio_file_exits_data(capsys, monkeypatch):
+    def bad_file(args):
+        raise AudioFileError("x.wav: 8-bit samples; sipperc plays 16-bit PCM WAV")
+
+    monkeypatch.setattr(devices, "run", bad_file)
+    assert main(["devices"]) == ExitCode.DATA
+    assert "x.wav" in capsys.readouterr().err

@@ -7,9 +7,10 @@ has not captured enough yet, or a file that has ended, pads with silence.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sipperc.media.pcm import Pcm
+if TYPE_CHECKING:  # the CLI imports the exceptions below; numpy loads only when audio runs
+    from sipperc.media.pcm import Pcm
 
 
 class AudioDeviceUnavailable(Exception):  # noqa: N818 (it names the condition, as the CLI reports it)
