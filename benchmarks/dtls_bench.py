@@ -76,25 +76,34 @@ def openssl_handshake(client_ctx: SSL.Context, server_ctx: SSL.Context) -> None:
     assert client.export_keying_material(label, 56) == server.export_keying_material(label, 56)
 
 
-def rate(run: Callable[[], None], seconds: float) -> float:
-    run()  # warm up
-    count = 0
-    start = time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        run()
-        count += 1
-    return count / elapsed
+def rates(runs: list[Callable[[], None]], seconds: float, slice_: float = 0.25) -> list[float]:
+    """Handshakes/s of each callable, run in interleaved slices so that load from other
+    processes on a shared machine hits every implementation alike."""
+    counts = [0] * len(runs)
+    spent = [0.0] * len(runs)
+    for run in runs:
+        run()  # warm up
+    while min(spent) < seconds:
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < slice_:
+                run()
+                counts[i] += 1
+            spent[i] += elapsed
+    return [c / s for c, s in zip(counts, spent, strict=True)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="time per implementation")
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="time per implementation (interleaved in 0.25 s slices)")
     args = parser.parse_args()
     client_id, server_id = Identity.generate(), Identity.generate()
-    ours = rate(lambda: sipperc_handshake(client_id, server_id, False), args.seconds)
-    with_cookie = rate(lambda: sipperc_handshake(client_id, server_id, True), args.seconds)
     client_ctx, server_ctx = _openssl_context(client_id), _openssl_context(server_id)
-    theirs = rate(lambda: openssl_handshake(client_ctx, server_ctx), args.seconds)
+    ours, with_cookie, theirs = rates([
+        lambda: sipperc_handshake(client_id, server_id, False),
+        lambda: sipperc_handshake(client_id, server_id, True),
+        lambda: openssl_handshake(client_ctx, server_ctx)], args.seconds)
     version = SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode()
     print(f"sipperc   full handshakes/s: {ours:8.1f}")
     print(f"sipperc   full handshakes/s with cookie exchange: {with_cookie:8.1f}")

@@ -80,16 +80,24 @@ def split_message(msg_type: int, message_seq: int, body: bytes, max_fragment: in
 
 
 class _Partial:
-    __slots__ = ("buffer", "epoch", "length", "msg_type", "ranges")
+    __slots__ = ("buffer", "epoch", "length", "msg_type", "ranges", "whole")
 
     def __init__(self, msg_type: int, length: int, epoch: int) -> None:
         self.msg_type = msg_type
         self.epoch = epoch
         self.length = length
-        self.buffer = bytearray(length)
+        self.buffer = bytearray()
         self.ranges: list[tuple[int, int]] = []
+        self.whole: bytes | None = None
 
     def add(self, offset: int, chunk: bytes) -> None:
+        if self.whole is not None:
+            return
+        if offset == 0 and len(chunk) == self.length:
+            self.whole = chunk  # the usual case: the message came in one fragment
+            return
+        if not self.buffer:
+            self.buffer = bytearray(self.length)
         self.buffer[offset:offset + len(chunk)] = chunk
         merged: list[tuple[int, int]] = []
         for start, end in sorted([*self.ranges, (offset, offset + len(chunk))]):
@@ -100,8 +108,12 @@ class _Partial:
         self.ranges = merged
 
     @property
-    def complete(self) -> bool:
-        return self.length == 0 or self.ranges == [(0, self.length)]
+    def body(self) -> bytes | None:
+        if self.whole is not None:
+            return self.whole
+        if self.length == 0 or self.ranges == [(0, self.length)]:
+            return bytes(self.buffer)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +159,11 @@ class HandshakeReassembler:
     def pop(self) -> HandshakeMessage | None:
         """The next message if it is complete."""
         partial = self._partials.get(self.next_receive_seq)
-        if partial is None or not partial.complete:
+        body = None if partial is None else partial.body
+        if partial is None or body is None:
             return None
         del self._partials[self.next_receive_seq]
-        message = HandshakeMessage(partial.msg_type, self.next_receive_seq, bytes(partial.buffer),
-                                   partial.epoch)
+        message = HandshakeMessage(partial.msg_type, self.next_receive_seq, body, partial.epoch)
         self.next_receive_seq += 1
         return message
 
