@@ -197,7 +197,9 @@ def test_ekt_key_without_negotiation_is_unexpected() -> None:
     assert closed_with(client_events).alert == AlertDescription.UNEXPECTED_MESSAGE
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", [*range(12),
+                                  *(pytest.param(s, marks=pytest.mark.slow)
+                                    for s in range(12, 500))])
 def test_handshake_and_ekt_survive_loss_reordering_duplication(seed: int) -> None:
     client, server = make_pair({"mtu": 400}, {"mtu": 400})
     net = LossyNetwork(client, server, seed, loss=0.3, duplication=0.15)
