@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from sipperc import __version__
+from sipperc import __version__, cli
 from sipperc.apps import devices
 from sipperc.cli import ExitCode, main
 from sipperc.media.audio_port import AudioDeviceUnavailable, AudioFileError
@@ -36,7 +36,14 @@ def test_console_script_runs():
     assert result.returncode == 0 and __version__ in result.stdout
 
 
-def test_missing_sound_card_exits_unavailable(capsys, monkeypatch):
+@pytest.fixture
+def no_global_logging(monkeypatch):
+    # main() starts Twisted's global logging on the current stderr; under capsys that stream
+    # is closed after the test and would break every later test that logs.
+    monkeypatch.setattr(cli, "start_logging", lambda *args: None)
+
+
+def test_missing_sound_card_exits_unavailable(capsys, monkeypatch, no_global_logging):
     def no_card(args):
         raise AudioDeviceUnavailable("no sound card with a microphone was found; use --play FILE")
 
@@ -45,7 +52,7 @@ def test_missing_sound_card_exits_unavailable(capsys, monkeypatch):
     assert "use --play FILE" in capsys.readouterr().err
 
 
-def test_bad_audio_file_exits_data(capsys, monkeypatch):
+def test_bad_audio_file_exits_data(capsys, monkeypatch, no_global_logging):
     def bad_file(args):
         raise AudioFileError("x.wav: 8-bit samples; sipperc plays 16-bit PCM WAV")
 
