@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sipperc.dtls.alert import DecodeError
+from sipperc.dtls.presentation import Reader, read_uint16_list, uint16_list, vector
 from sipperc.keymaterial import redacted
 from sipperc.srtp import Profile
 
@@ -203,22 +205,21 @@ def encode_message(message: TunnelMessage) -> bytes:
     """The wire form of one ``TunnelMessage``: type, body length, body."""
     body: bytes
     if isinstance(message, SupportedProfiles):
-        profiles = b"".join(code.to_bytes(2, "big") for code in message.protection_profiles)
-        body = bytes([message.version]) + _vector(profiles, 2)
+        body = bytes([message.version]) + uint16_list(message.protection_profiles)
     elif isinstance(message, UnsupportedVersion):
         body = bytes([message.highest_version])
     elif isinstance(message, MediaKeys):
         body = b"".join((
             message.association_id.bytes,
             message.protection_profile.to_bytes(2, "big"),
-            _vector(message.mki, 1),
-            _vector(message.client_write_master_key, 1),
-            _vector(message.server_write_master_key, 1),
-            _vector(message.client_write_master_salt, 1),
-            _vector(message.server_write_master_salt, 1),
+            vector(1, message.mki),
+            vector(1, message.client_write_master_key),
+            vector(1, message.server_write_master_key),
+            vector(1, message.client_write_master_salt),
+            vector(1, message.server_write_master_salt),
         ))
     elif isinstance(message, TunneledDtls):
-        body = message.association_id.bytes + _vector(message.dtls_message, 2)
+        body = message.association_id.bytes + vector(2, message.dtls_message)
     else:
         body = message.association_id.bytes
     return bytes([type_of(message)]) + len(body).to_bytes(2, "big") + body
@@ -226,36 +227,39 @@ def encode_message(message: TunnelMessage) -> bytes:
 
 def decode_body(msg_type: MessageType, body: bytes) -> TunnelMessage:
     """Parse the body of a message whose type is known; TunnelDecodeError if malformed."""
-    reader = _BodyReader(msg_type.name, body)
+    reader = Reader(body)
     message: TunnelMessage
     try:
         if msg_type is MessageType.SUPPORTED_PROFILES:
             version = reader.uint(1, "version")
             profiles = reader.vector(2, "protection_profiles", minimum=2)
-            if len(profiles) % 2:
-                raise reader.error("protection_profiles", "odd length; profiles are 2 octets")
-            codes = tuple(int.from_bytes(profiles[i:i + 2], "big")
-                          for i in range(0, len(profiles), 2))
+            codes = tuple(read_uint16_list(profiles, "protection_profiles"))
             message = SupportedProfiles(codes, version)
         elif msg_type is MessageType.UNSUPPORTED_VERSION:
             message = UnsupportedVersion(reader.uint(1, "highest_version"))
         elif msg_type is MessageType.MEDIA_KEYS:
-            association = reader.association_id()
+            association = _association_id(reader)
             profile = reader.uint(2, "protection_profile")
-            mki = reader.vector(1, "mki", minimum=0)
+            mki = reader.vector(1, "mki")
             keys = [reader.vector(1, name, minimum=1) for name in (
                 "client_write_SRTP_master_key", "server_write_SRTP_master_key",
                 "client_write_SRTP_master_salt", "server_write_SRTP_master_salt")]
             message = MediaKeys(association, profile, keys[0], keys[1], keys[2], keys[3], mki)
         elif msg_type is MessageType.TUNNELED_DTLS:
-            association = reader.association_id()
+            association = _association_id(reader)
             message = TunneledDtls(association, reader.vector(2, "dtls_message", minimum=1))
         else:
-            message = EndpointDisconnect(reader.association_id())
+            message = EndpointDisconnect(_association_id(reader))
+        reader.end("body")
+    except DecodeError as exc:
+        raise TunnelDecodeError(f"{msg_type.name}: {exc.message}") from None
     except ValueError as exc:
         raise TunnelDecodeError(f"{msg_type.name}: {exc}") from None
-    reader.finish()
     return message
+
+
+def _association_id(reader: Reader) -> uuid.UUID:
+    return uuid.UUID(bytes=reader.take(UUID_LENGTH, "association_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,49 +313,6 @@ def message_type(code: int) -> MessageType | None:
         return MessageType(code)
     except ValueError:
         return None
-
-
-class _BodyReader:
-    """Reads presentation-language fields from one message body, naming what is missing."""
-
-    def __init__(self, context: str, body: bytes) -> None:
-        self._context = context
-        self._body = body
-        self._offset = 0
-
-    def error(self, name: str, problem: str) -> TunnelDecodeError:
-        return TunnelDecodeError(f"{self._context}: {name}: {problem}")
-
-    def take(self, count: int, name: str) -> bytes:
-        end = self._offset + count
-        if end > len(self._body):
-            raise self.error(name, f"truncated: needs {count} bytes, "
-                                   f"{len(self._body) - self._offset} left in the body")
-        data = self._body[self._offset:end]
-        self._offset = end
-        return data
-
-    def uint(self, size: int, name: str) -> int:
-        return int.from_bytes(self.take(size, name), "big")
-
-    def vector(self, size: int, name: str, minimum: int) -> bytes:
-        length = self.uint(size, f"{name} length")
-        if length < minimum:
-            raise self.error(name, f"at least {minimum} bytes required, length says {length}")
-        return self.take(length, name)
-
-    def association_id(self) -> uuid.UUID:
-        return uuid.UUID(bytes=self.take(UUID_LENGTH, "association_id"))
-
-    def finish(self) -> None:
-        extra = len(self._body) - self._offset
-        if extra:
-            raise TunnelDecodeError(
-                f"{self._context}: {extra} unexpected bytes after the last field")
-
-
-def _vector(data: bytes, size: int) -> bytes:
-    return len(data).to_bytes(size, "big") + data
 
 
 def _check_uint(name: str, value: int, bits: int) -> None:

@@ -135,14 +135,17 @@ def test_message_type_codes():
 
 
 @pytest.mark.parametrize(("kind", "body", "problem"), [
-    (MessageType.SUPPORTED_PROFILES, b"\x00\x00\x00", "at least 2 bytes"),
+    (MessageType.SUPPORTED_PROFILES, b"\x00\x00\x00",
+     "SUPPORTED_PROFILES: protection_profiles: length 0 outside 2"),
     (MessageType.SUPPORTED_PROFILES, b"\x00\x00\x03\x00\x09\x00", "odd length"),
-    (MessageType.SUPPORTED_PROFILES, b"\x00\x00\x04\x00\x09", "truncated"),
-    (MessageType.UNSUPPORTED_VERSION, b"", "highest_version: truncated"),
-    (MessageType.UNSUPPORTED_VERSION, b"\x00\x00", "1 unexpected bytes"),
-    (MessageType.ENDPOINT_DISCONNECT, bytes(15), "association_id: truncated"),
-    (MessageType.TUNNELED_DTLS, bytes(16) + b"\x00\x00", "dtls_message: at least 1"),
-    (MessageType.MEDIA_KEYS, bytes(16) + b"\x00\x09\x00\x00", "client_write_SRTP_master_key"),
+    (MessageType.SUPPORTED_PROFILES, b"\x00\x00\x04\x00\x09",
+     "protection_profiles: needs 4 bytes, 2 left"),
+    (MessageType.UNSUPPORTED_VERSION, b"", "highest_version: needs 1 bytes, 0 left"),
+    (MessageType.UNSUPPORTED_VERSION, b"\x00\x00", "body: 1 trailing bytes"),
+    (MessageType.ENDPOINT_DISCONNECT, bytes(15), "association_id: needs 16 bytes"),
+    (MessageType.TUNNELED_DTLS, bytes(16) + b"\x00\x00", "dtls_message: length 0 outside 1"),
+    (MessageType.MEDIA_KEYS, bytes(16) + b"\x00\x09\x00\x00",
+     "client_write_SRTP_master_key: length 0 outside 1"),
 ])
 def test_malformed_bodies_name_the_field(kind, body, problem):
     with pytest.raises(TunnelDecodeError, match=problem):
@@ -176,7 +179,7 @@ def test_truncated_or_extended_bodies_are_rejected(message, data):
     cut = data.draw(st.integers(0, len(body) - 1))
     with pytest.raises(TunnelDecodeError):
         decode_body(kind, body[:cut])
-    with pytest.raises(TunnelDecodeError, match="unexpected bytes"):
+    with pytest.raises(TunnelDecodeError, match="trailing bytes"):
         decode_body(kind, body + data.draw(st.binary(min_size=1, max_size=8)))
 
 
