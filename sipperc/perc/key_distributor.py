@@ -406,6 +406,7 @@ class KeyDistributor:
     def __init__(self, policies: Mapping[str, ConferencePolicy], now: float,
                  state: KeyDistributorState | None = None, *,
                  announcement_lifetime: float = 120.0, rejoin_grace: float = 60.0,
+                 max_pending_announcements: int = 10_000,
                  random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> None:
         saved = state.conferences if state else {}
         self.conferences = {
@@ -413,6 +414,7 @@ class KeyDistributor:
                                    random_bytes=random_bytes)
             for room, policy in policies.items()}
         self._lifetime = announcement_lifetime
+        self._max_pending = max_pending_announcements
         self._announced: dict[bytes, _Announced] = {}
         self._associations: dict[uuid.UUID, tuple[str, Fingerprint, bytes]] = {}
 
@@ -437,6 +439,10 @@ class KeyDistributor:
             return AnnouncementRefused(room, participant,
                                        "tls-id already announced with other credentials")
         if existing is None:
+            pending = sum(1 for e in self._announced.values() if not e.associations)
+            if pending >= self._max_pending:
+                # Announcements cost memory until they expire: bound what a focus can pile up.
+                return AnnouncementRefused(room, participant, "too many pending announcements")
             existing = self._announced[announcement.tls_id] = _Announced(
                 announcement, secrets.token_urlsafe(18).encode(), now + self._lifetime)
         else:

@@ -414,3 +414,14 @@ def test_nobody_reads_before_joining_or_after_leaving_and_spis_are_unique(ops):
             newest = created[-1]
             assert all(value in received[newest] for value in present)
     assert len(created) == len(set(created))
+
+
+def test_pending_announcements_are_bounded():
+    kd = KeyDistributor({"room": policy()}, 0.0, max_pending_announcements=2)
+    assert isinstance(kd.announce(announcement(0), 0.0), AnnouncementAccepted)
+    assert isinstance(kd.announce(announcement(1), 0.0), AnnouncementAccepted)
+    refused = kd.announce(announcement(2), 0.0)
+    assert refused == AnnouncementRefused("room", "participant-2",
+                                          "too many pending announcements")
+    kd.admit(uuid.uuid4(), tls_id(0), ENDPOINTS[0].certificate_der, 1.0)  # no longer pending
+    assert isinstance(kd.announce(announcement(2), 1.0), AnnouncementAccepted)
