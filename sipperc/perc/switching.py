@@ -41,6 +41,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sipperc.rtp import AudioLevel, RtpError, RtpPacket, find_audio_level
+
 SEQ_MODULO = 1 << 16
 _HALF = SEQ_MODULO // 2
 SILENCE_LEVEL = 127
@@ -85,6 +87,25 @@ class RtpPacketInfo:
             raise ValueError(f"payload_type {self.payload_type} is not a 7-bit value")
         if self.audio_level is not None and not 0 <= self.audio_level <= SILENCE_LEVEL:
             raise ValueError(f"audio_level {self.audio_level} is not an RFC 6464 level (0-127)")
+
+    @classmethod
+    def from_rtp(cls, packet: RtpPacket, kind: MediaKind, size: int,
+                 audio_level_id: int | None = None, vad: bool = True) -> RtpPacketInfo:
+        """The switching view of a parsed packet.
+
+        ``audio_level_id`` is the ``a=extmap`` id negotiated for RFC 6464 (None: not
+        negotiated); ``vad`` is False when it was negotiated with ``vad=off``. A malformed
+        audio level element counts as no level: one bad extension must not stop forwarding.
+        """
+        level: AudioLevel | None = None
+        if audio_level_id is not None and kind is MediaKind.AUDIO:
+            try:
+                level = find_audio_level(packet, audio_level_id)
+            except RtpError:
+                level = None
+        return cls(packet.ssrc, packet.sequence_number, packet.payload_type, packet.marker,
+                   kind, size, None if level is None else level.level,
+                   level.voice_activity if level is not None and vad else None)
 
 
 @dataclass(frozen=True, slots=True)

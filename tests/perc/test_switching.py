@@ -15,6 +15,7 @@ from sipperc.perc.switching import (
     SwitchingConfig,
     UnknownParticipantError,
 )
+from sipperc.rtp import AudioLevel, ExtensionElement, HeaderExtension, RtpPacket, parse_rtp
 
 LOUD, MEDIUM, QUIET, SILENT = 10, 30, 45, 127
 FRAME = 0.02
@@ -331,3 +332,19 @@ def test_continuity_holds_across_long_pauses_and_wraps(first_seq, pauses):
     assert len(seqs) >= len(pauses)
     for previous, current in itertools.pairwise(seqs):
         assert current == (previous + 1) % 65536
+
+
+def test_packet_info_from_a_parsed_rtp_packet_with_rfc6464_level():
+    extension = HeaderExtension.from_elements([AudioLevel(33, True).element(1)])
+    wire = bytes(RtpPacket(True, 111, 4242, 960, 0xCAFE, extension=extension, payload=b"x" * 20))
+    packet = parse_rtp(wire)
+    info = RtpPacketInfo.from_rtp(packet, MediaKind.AUDIO, len(wire), audio_level_id=1)
+    assert info == RtpPacketInfo(0xCAFE, 4242, 111, True, MediaKind.AUDIO, len(wire), 33, True)
+    no_vad = RtpPacketInfo.from_rtp(packet, MediaKind.AUDIO, len(wire), audio_level_id=1,
+                                    vad=False)
+    assert no_vad.audio_level == 33 and no_vad.voice_activity is None
+    assert RtpPacketInfo.from_rtp(packet, MediaKind.AUDIO, len(wire)).audio_level is None
+    # An element of the wrong size is ignored, not fatal.
+    bad = HeaderExtension.from_elements([ExtensionElement(1, b"\x01\x02")])
+    bad_packet = parse_rtp(bytes(RtpPacket(False, 111, 1, 0, 1, extension=bad, payload=b"x")))
+    assert RtpPacketInfo.from_rtp(bad_packet, MediaKind.AUDIO, 30, 1).audio_level is None
