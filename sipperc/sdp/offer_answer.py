@@ -584,7 +584,11 @@ class OfferAnswer:
         self._pre_offer = None
 
     def receive_answer(self, answer: SessionDescription) -> NegotiatedSession | AnswerRefused:
-        """Apply the peer's answer to our outstanding offer (RFC 3264 §7)."""
+        """Apply the peer's answer to our outstanding offer (RFC 3264 §7).
+
+        The same answer again (an unreliable 183 and then the 200, RFC 3261 §13.2.1) returns
+        the very same :class:`NegotiatedSession` object: compare with ``is`` to skip it.
+        """
         following = self._advance(OfferAnswerInput.RECEIVE_ANSWER)
         if self._state is OfferAnswerState.STABLE:
             if self._negotiated is not None and self._last_remote is not None and \
@@ -635,18 +639,10 @@ class OfferAnswer:
         following = self._advance(OfferAnswerInput.RECEIVE_OFFER)
         if self._state is OfferAnswerState.LOCAL_OFFER:
             return OfferRefused(491, "an offer of ours is outstanding (glare, RFC 3261 §14.2)")
-        previous = self._last_remote
-        if previous is not None:
-            if len(offer.media) < len(self._streams):
-                return OfferRefused(488, f"the offer has {len(offer.media)} media sections, "
-                                         f"fewer than the {len(self._streams)} negotiated "
-                                         "(RFC 3264 §8)")
-            same_origin = (offer.origin.username, offer.origin.session_id) == (
-                previous.origin.username, previous.origin.session_id)
-            if (same_origin and offer.origin.session_version == previous.origin.session_version
-                    and str(offer) == str(previous) and self._negotiated is not None):
-                # RFC 3264 §8: an unchanged version means an unchanged description.
-                return Answer(self._negotiated.local, self._negotiated)
+        if len(offer.media) < len(self._streams):
+            return OfferRefused(488, f"the offer has {len(offer.media)} media sections, "
+                                     f"fewer than the {len(self._streams)} negotiated "
+                                     "(RFC 3264 §8)")
         decisions: list[_Stream | _Rejection] = []
         counts: Counter[int] = Counter()
         for index, media in enumerate(offer.media):
@@ -793,9 +789,14 @@ class OfferAnswer:
         if mechanism is None:
             raise _Rejection(why, _WARN_TRANSPORT)
         accept = self.security.accept
-        if mechanism is SecurityMechanism.PERC and mechanism not in accept:
+        peer_role = media.perc.role if media.perc is not None else None
+        same_role = mechanism is SecurityMechanism.PERC and peer_role == self.perc_role
+        if mechanism is SecurityMechanism.PERC and (mechanism not in accept or same_role):
             mechanism = SecurityMechanism.DTLS_SRTP  # a PERC offer is also a DTLS-SRTP offer
         if mechanism not in accept:
+            if same_role:
+                raise _Rejection(f"PERC needs an endpoint and a focus; both sides are "
+                                 f"{self.perc_role.value}s", _WARN_TRANSPORT)
             if mechanism is SecurityMechanism.DTLS_SRTP and SecurityMechanism.PERC in accept:
                 raise _Rejection("PERC is required but the DTLS-SRTP offer has no "
                                  f"a={PERC_ATTRIBUTE} marker", _WARN_TRANSPORT)
@@ -1187,7 +1188,10 @@ class OfferAnswer:
             raise _Rejection("no a=fingerprint with a hash sipperc can check (RFC 8122 §5)",
                              _WARN_ATTRIBUTE)
         marker = theirs.perc
-        perc = stream.mechanism is SecurityMechanism.PERC and marker is not None
+        # PERC needs the other role on the other side (an endpoint answering an endpoint is
+        # only doing DTLS-SRTP).
+        perc = (stream.mechanism is SecurityMechanism.PERC and marker is not None
+                and marker.role != self.perc_role)
         if stream.mechanism is SecurityMechanism.PERC and not perc and \
                 SecurityMechanism.DTLS_SRTP not in self.security.accept:
             raise _Rejection(f"PERC is required but the answer has no a={PERC_ATTRIBUTE} "
