@@ -421,7 +421,7 @@ class OfferAnswer:
         self._last_local: SessionDescription | None = None
         self._last_remote: SessionDescription | None = None
         self._pending_offer: SessionDescription | None = None
-        self._pre_offer: tuple[tuple[_Stream, ...], SessionDescription | None] | None = None
+        self._pre_offer: tuple[tuple[_Stream, ...], SessionDescription | None, Origin] | None = None
         self._negotiated: NegotiatedSession | None = None
         self._restart_dtls: set[int] = set()
         self._rekey: set[int] = set()
@@ -554,7 +554,7 @@ class OfferAnswer:
         following = self._advance(OfferAnswerInput.CREATE_OFFER)
         if self._pending_offer is not None:
             return self._pending_offer
-        self._pre_offer = (self._streams, self._last_local)
+        self._pre_offer = (self._streams, self._last_local, self._origin)
         if not self._streams and self._last_local is None and self.offer_all_capabilities:
             self._streams = tuple(self._new_offer_stream(caps) for caps in self.capabilities)
         streams = []
@@ -575,11 +575,13 @@ class OfferAnswer:
     def offer_failed(self) -> None:
         """Our offer was rejected (488 or 491 to a re-INVITE, for example).
 
-        The session stays as it was before the offer (RFC 3264 §8, RFC 6337 §3.1).
+        The session stays as it was before the offer (RFC 3264 §8, RFC 6337 §3.1); changes
+        asked for since (:meth:`hold`...) stay asked for, so the next offer repeats the failed
+        one, with the same version, unless the application changes its mind.
         """
         self._state = self._advance(OfferAnswerInput.OFFER_FAILED)
         assert self._pre_offer is not None
-        self._streams, self._last_local = self._pre_offer
+        self._streams, self._last_local, self._origin = self._pre_offer
         self._pending_offer = None
         self._pre_offer = None
 

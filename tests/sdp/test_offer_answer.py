@@ -6,6 +6,7 @@ Where RFC 4317 and RFC 3264 disagree, the test says so and checks the RFC 3264 b
 """
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -360,3 +361,246 @@ def test_version_only_moves_when_the_description_changes():
     assert held.media[0].direction is Direction.SENDONLY
     assert dataclasses.replace(held.origin, session_version=0) == dataclasses.replace(
         first.origin, session_version=0)
+
+
+# --- The engine beyond RFC 4317 ------------------------------------------------------------
+
+from sipperc.sdp import (  # noqa: E402
+    AUDIO_LEVEL_URI,
+    Answer,
+    AnswerRefused,
+    Attribute,
+    ExtMap,
+    OfferAnswerState,
+    OfferAnswerStateError,
+    OfferRefused,
+)
+from sipperc.sdp.offer_answer import TRANSITIONS, OfferAnswerInput  # noqa: E402
+
+OPUS = Codec("opus", 48000, 2, "useinbandfec=1")
+DTMF8 = Codec("telephone-event", 8000, fmtp="0-16")
+
+
+def local(*caps, host="192.0.2.1", **kw):
+    ports = iter(range(30000, 31000, 2))
+    return OfferAnswer(address=host, capabilities=caps,
+                       transports=lambda index, kind: TransportAddress(host, next(ports)), **kw)
+
+
+def voice(*codecs, **kw):
+    return MediaCapabilities("audio", codecs or (OPUS, PCMU, DTMF8), **kw)
+
+
+def test_every_state_and_input_is_in_the_transition_table():
+    assert set(TRANSITIONS) == {(s, i) for s in OfferAnswerState for i in OfferAnswerInput}
+
+
+def test_misuse_raises_a_state_error():
+    engine = local(voice())
+    with pytest.raises(OfferAnswerStateError):
+        engine.offer_failed()
+    engine.create_offer()
+    with pytest.raises(OfferAnswerStateError):
+        engine.hold()
+    with pytest.raises(IndexError):
+        local(voice()).remove_stream(3)
+
+
+def test_glare_is_refused_with_491_and_keeps_our_offer():
+    a, b = local(voice()), local(voice(), host="192.0.2.2")
+    ours = a.create_offer()
+    theirs = b.create_offer()
+    refused = a.receive_offer(theirs)
+    assert refused == OfferRefused(491, "an offer of ours is outstanding (glare, RFC 3261 §14.2)")
+    assert a.state is OfferAnswerState.LOCAL_OFFER
+    assert a.create_offer() is ours  # asking again gives the same offer
+
+
+def test_failed_reoffer_restores_the_session():
+    a, b = local(voice()), local(voice(), host="192.0.2.2")
+    first = a.create_offer()
+    a.receive_answer(b.receive_offer(first).description)
+    a.hold()
+    held = a.create_offer()
+    assert held.media[0].direction is Direction.SENDONLY
+    a.offer_failed()  # the re-INVITE got 491 or 488
+    assert a.state is OfferAnswerState.STABLE
+    assert str(a.create_offer()) == str(held)  # the retry repeats the offer, same version
+    a.offer_failed()
+    a.resume()  # the application gave up holding
+    assert str(a.create_offer()) == str(first)
+
+
+def test_a_reoffer_with_fewer_streams_is_refused():
+    a, b = local(voice(), MediaCapabilities("video", (H261,))), local(voice(), host="192.0.2.2")
+    b.receive_offer(a.create_offer())
+    fewer = parse_sdp(str(a.create_offer()).split("m=video")[0])
+    refused = b.receive_offer(fewer)
+    assert isinstance(refused, OfferRefused) and "fewer than the 2" in refused.reason
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    (lambda t: t.split("m=audio")[0], "0 media sections, the offer 1"),
+    (lambda t: t.replace("m=audio", "m=video"), "changed from audio to video"),
+    (lambda t: t.replace("RTP/AVP", "RTP/SAVP"), "answered RTP/SAVP to RTP/AVP"),
+])
+def test_answers_that_break_rfc_3264_are_refused(change, reason):
+    a, b = local(voice()), local(voice(), host="192.0.2.2")
+    answer = str(b.receive_offer(a.create_offer()).description)
+    refused = a.receive_answer(parse_sdp(change(answer)))
+    assert isinstance(refused, AnswerRefused) and reason in refused.reason
+    assert a.state is OfferAnswerState.LOCAL_OFFER
+
+
+def test_a_repeated_answer_returns_the_same_result_and_a_stray_one_is_refused():
+    a, b = local(voice()), local(voice(), host="192.0.2.2")
+    answer = b.receive_offer(a.create_offer()).description
+    first = a.receive_answer(answer)
+    assert a.receive_answer(parse_sdp(str(answer))) is first
+    stray = a.receive_answer(parse_sdp(str(answer).replace("30000", "30002")))
+    assert stray == AnswerRefused("no offer is outstanding")
+
+
+def test_rtcp_mux_needs_both_sides():
+    a, b = local(voice()), local(voice(rtcp_mux=False), host="192.0.2.2")
+    offer = a.create_offer()
+    assert offer.media[0].rtcp_mux
+    answer = b.receive_offer(offer)
+    assert not answer.description.media[0].rtcp_mux
+    result = a.receive_answer(answer.description)
+    stream = result.streams[0]
+    assert not stream.rtcp_mux and stream.remote_rtcp_port == stream.remote_port + 1
+    both = local(voice()).receive_offer(local(voice()).create_offer()).negotiated.streams[0]
+    assert both.rtcp_mux and both.remote_rtcp_port == both.remote_port
+
+
+def test_explicit_rtcp_port_is_announced_and_used():
+    a = OfferAnswer(address="192.0.2.1", capabilities=[voice(rtcp_mux=False)],
+                    transports=lambda i, k: TransportAddress("192.0.2.1", 4000, 4005))
+    offer = a.create_offer()
+    assert offer.media[0].value("rtcp") == "4005"
+    stream = local(voice(), host="192.0.2.2").receive_offer(offer).negotiated.streams[0]
+    assert (stream.remote_rtcp_address, stream.remote_rtcp_port) == ("192.0.2.1", 4005)
+
+
+def test_ptime_is_what_each_side_wants_to_receive():
+    a = local(voice(ptime=20, maxptime=60))
+    b = local(voice(ptime=40), host="192.0.2.2")
+    answer = b.receive_offer(a.create_offer())
+    assert answer.negotiated.streams[0].ptime == 20  # Bob sends 20 ms packets to Alice
+    assert answer.negotiated.streams[0].maxptime == 60
+    assert answer.description.media[0].ptime == 40
+    assert a.receive_answer(answer.description).streams[0].ptime == 40
+
+
+def test_audio_level_extension_is_negotiated_with_the_offered_id():
+    level = ExtMap(1, AUDIO_LEVEL_URI, attributes="vad=on")
+    other = ExtMap(2, "urn:ietf:params:rtp-hdrext:toffset")
+    a = local(voice(extmaps=(level, other)))
+    b = local(voice(extmaps=(ExtMap(5, AUDIO_LEVEL_URI, attributes="vad=on"),)),
+              host="192.0.2.2")
+    offer = a.create_offer()
+    assert offer.media[0].values("extmap") == [
+        f"1 {AUDIO_LEVEL_URI} vad=on", "2 urn:ietf:params:rtp-hdrext:toffset"]
+    answer = b.receive_offer(offer)
+    (answered,) = answer.description.media[0].extmaps
+    assert (answered.id, answered.uri, answered.vad) == (1, AUDIO_LEVEL_URI, True)
+    result = a.receive_answer(answer.description)
+    (extension,) = result.streams[0].extensions
+    assert (extension.id, extension.direction, extension.remote_attributes) == (
+        1, Direction.SENDRECV, "vad=on")
+    wrong = str(answer.description).replace(f"extmap:1 {AUDIO_LEVEL_URI}",
+                                            f"extmap:3 {AUDIO_LEVEL_URI}")
+    a.create_offer()
+    refused = a.receive_answer(parse_sdp(wrong))
+    assert isinstance(refused, AnswerRefused) and "RFC 8285" in refused.reason
+
+
+def test_extension_ids_from_the_offer_only_range_are_chosen_by_the_answerer():
+    offer = str(local(voice()).create_offer()).replace(
+        "a=sendrecv", f"a=sendrecv\r\na=extmap:4096/sendonly {AUDIO_LEVEL_URI} vad=on")
+    b = local(voice(extmaps=(ExtMap(1, AUDIO_LEVEL_URI, attributes="vad=off"),)))
+    answer = b.receive_offer(parse_sdp(offer))
+    (answered,) = answer.description.media[0].extmaps
+    assert answered.id == 1 and answered.direction is Direction.RECVONLY
+    assert answered.vad is False  # we describe our own use of the V bit
+
+
+def test_telephone_event_matches_on_clock_rate():
+    offer = parse_sdp((Path(__file__).parent / "corpus" / "pjsua2_sdes_offer.sdp").read_text()
+                      .replace("RTP/SAVP", "RTP/AVP"))
+    answer = local(voice(PCMU, DTMF8)).receive_offer(offer)
+    assert [(c.name, c.send_payload_type) for c in answer.negotiated.streams[0].codecs] == [
+        ("PCMU", 0), ("telephone-event", 121)]
+
+
+def test_h264_packetization_modes_must_agree():
+    mode1 = Codec("H264", 90000, fmtp="profile-level-id=42e01f;packetization-mode=1")
+    mode0 = Codec("H264", 90000, fmtp="profile-level-id=42e01f")
+    offer = local(MediaCapabilities("video", (mode1,))).create_offer()
+    refused = local(MediaCapabilities("video", (mode0,))).receive_offer(offer)
+    assert isinstance(refused, OfferRefused) and refused.warning_code == 305
+    higher_level = Codec("H264", 90000, fmtp="profile-level-id=42e028;packetization-mode=1")
+    assert isinstance(local(MediaCapabilities("video", (higher_level,))).receive_offer(offer),
+                      Answer)
+
+
+def test_codec_order_is_the_offerers_unless_we_prefer_ours():
+    offer = local(voice(PCMU, OPUS, DTMF8)).create_offer()
+    theirs = local(voice(OPUS, PCMU, DTMF8)).receive_offer(offer)
+    assert [c.name for c in theirs.negotiated.streams[0].codecs] == [
+        "PCMU", "opus", "telephone-event"]
+    ours = local(voice(OPUS, PCMU, DTMF8), prefer_local_codec_order=True).receive_offer(offer)
+    assert [c.name for c in ours.negotiated.streams[0].codecs] == [
+        "opus", "PCMU", "telephone-event"]
+    assert ours.description.media[0].formats == ("96", "0", "97")
+
+
+def test_offered_payload_types_static_preferred_and_dynamic():
+    offer = local(voice(OPUS, PCMU, Codec("telephone-event", 8000, payload_type=101),
+                        Codec("G722", 8000, payload_type=9))).create_offer()
+    assert offer.media[0].formats == ("96", "0", "101", "9")
+    assert offer.media[0].values("rtpmap") == [
+        "96 opus/48000/2", "0 PCMU/8000", "101 telephone-event/8000", "9 G722/8000"]
+    assert offer.media[0].fmtps["96"].parameters == "useinbandfec=1"
+
+
+def test_stream_limits_and_unknown_media_are_rejected_per_stream():
+    text = str(local(voice(), voice(), MediaCapabilities("video", (H261,))).create_offer())
+    text += "m=application 9 UDP/BFCP *\r\n"
+    answer = local(voice()).receive_offer(parse_sdp(text))
+    assert [m.port != 0 for m in answer.description.media] == [True, False, False, False]
+    reasons = [s.reason for s in answer.negotiated.streams]
+    assert reasons[1:] == ["only 1 audio stream(s) accepted", "no video media here",
+                           "transport protocol UDP/BFCP is not supported"]
+    assert answer.description.media[3].media_line() == "application 0 UDP/BFCP *"
+
+
+def test_nothing_acceptable_is_refused_with_reasons():
+    refused = local(voice(PCMU)).receive_offer(local(voice(OPUS)).create_offer())
+    assert refused == OfferRefused(488, "no common audio codec (offered: opus/48000)", 305)
+
+
+def test_hold_of_a_receive_only_stream_is_inactive_and_mid_ssrc_are_kept():
+    a = local(voice(direction=Direction.RECVONLY))
+    a.hold()
+    offer = a.create_offer()
+    assert offer.media[0].direction is Direction.INACTIVE
+    text = str(offer).replace("a=inactive", "a=sendrecv\r\na=ssrc:4242 cname:abc\r\na=mid:0")
+    answer = local(voice(), host="192.0.2.2").receive_offer(parse_sdp(text))
+    assert answer.description.media[0].mid == "0"
+    assert answer.negotiated.streams[0].remote_ssrcs == (4242,)
+
+
+def test_extra_attributes_are_appended():
+    caps = voice(extra_attributes=(Attribute("rtcp-fb", "* nack"),))
+    offer = local(caps).create_offer()
+    assert str(offer.media[0].attributes[-1]) == "rtcp-fb:* nack"
+
+
+def test_ipv6_addresses():
+    engine = OfferAnswer(address="2001:db8::1", capabilities=[voice()],
+                         transports=lambda i, k: TransportAddress("2001:db8::1", 5004))
+    offer = engine.create_offer()
+    assert str(offer.connection) == "IN IP6 2001:db8::1"
+    assert offer.origin.addrtype == "IP6"
