@@ -11,6 +11,8 @@ The package is split by protocol layer. Lower layers never import higher ones:
 - ``sipperc.perc``: the conference roles (RFC 8871): Key Distributor, Media Distributor and the
   RFC 9185 tunnel between them.
 - ``sipperc.media``: codecs, RTP sessions, jitter buffers, mixing, audio devices (uses rtp, srtp).
+- ``sipperc.sdp``: SDP (RFC 8866) and the offer/answer engine (RFC 3264), with SDES, DTLS-SRTP
+  and PERC negotiation.
 
 Shared by every layer: ``sipperc.keymaterial`` (keeping secrets out of logs), ``sipperc.config``
 (YAML with errors that point at the line) and ``sipperc.log`` (structured logging).

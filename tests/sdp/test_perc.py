@@ -21,5 +21,5 @@ def test_marker_is_a_media_attribute_next_to_standard_dtls_ones():
         "a=setup:actpass\r\na=tls-id:abc3de65cddef001be82\r\n"
         f"a={PERC_ATTRIBUTE}:1 endpoint\r\n")
     assert sdp.media[0].perc == PercMarker(1, PercRole.ENDPOINT)
-    with pytest.raises(ValueError, match="^line 10 "):
+    with pytest.raises(ValueError, match=r"^line 10 "):
         parse_sdp(str(sdp).replace("perc:1 endpoint", "perc:one endpoint"))
