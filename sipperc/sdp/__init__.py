@@ -4,8 +4,10 @@ Owns session descriptions (parse, inspect, serialise), the typed attributes sipp
 SDES keys (RFC 4568), DTLS-SRTP attributes (RFC 8122, RFC 4145, RFC 8842), sipperc's PERC marker
 (:mod:`sipperc.sdp.perc`) and the sans-I/O offer/answer engine (:mod:`sipperc.sdp.offer_answer`).
 
-May import ``sipperc.srtp.profile`` (profile names and key lengths) and the shared top-level
-modules (``sipperc.keymaterial``); never ``sipperc.sip``, the DTLS, media or application layers.
+May import ``sipperc.srtp.profile`` (profile names and key lengths), ``sipperc.dtls.identity``
+(certificate fingerprints: hashing and checking are the DTLS layer's) and the shared top-level
+modules (``sipperc.keymaterial``); never ``sipperc.sip``, the rest of DTLS, media or the
+application layers.
 The SIP layer carries descriptions as message bodies and maps the engine's outcomes to responses
 (``OfferRefused.status_code`` 488/491).
 

@@ -13,31 +13,31 @@ from __future__ import annotations
 
 import base64
 import enum
-import hashlib
-import hmac
 import os
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
+from sipperc.dtls.identity import Fingerprint as CertificateFingerprint
+from sipperc.dtls.identity import FingerprintError
 from sipperc.sdp import grammar
 from sipperc.sdp.attributes import register_validator
 
-HASH_FUNCTIONS: dict[str, str] = {
-    "sha-1": "sha1",
-    "sha-224": "sha224",
-    "sha-256": "sha256",
-    "sha-384": "sha384",
-    "sha-512": "sha512",
-}
-"""Hash function textual names (RFC 8122 §5, IANA) that sipperc can verify, weakest first.
+HASH_STRENGTH = ("sha-1", "sha-224", "sha-256", "sha-384", "sha-512")
+"""Hash function textual names (RFC 8122 §5, IANA) sipperc verifies, weakest first.
 
-``md5`` and ``md2`` parse but are never trusted: RFC 8122 §5 forbids them for new fingerprints.
+``md5`` and ``md2`` (and any other token) parse, but are never trusted: RFC 8122 §5 forbids
+them for new fingerprints.
 """
 
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
-    """``a=fingerprint``: a hash of the certificate the peer will present (RFC 8122 §5)."""
+    """``a=fingerprint``: a hash of the certificate the peer will present (RFC 8122 §5).
+
+    Any hash function token parses, so that a description listing one sipperc does not know
+    still parses; hashing and comparison are :class:`sipperc.dtls.identity.Fingerprint`'s, see
+    :attr:`certificate_fingerprint`.
+    """
 
     hash_function: str
     digest: bytes
@@ -47,14 +47,11 @@ class Fingerprint:
     def __post_init__(self) -> None:
         if self.hash_function != self.hash_function.lower():
             raise ValueError("hash function names are stored in lower case")
-        if not self.digest:
-            raise ValueError("empty fingerprint")
-        expected = self.digest_size
-        if expected is not None and len(self.digest) != expected:
-            raise ValueError(
-                f"{self.hash_function} fingerprint has {len(self.digest)} bytes, "
-                f"expected {expected}"
-            )
+        if self.hash_function in HASH_STRENGTH:
+            try:
+                CertificateFingerprint.parse(str(self))
+            except FingerprintError as error:
+                raise ValueError(f"{error} (RFC 8122 §5)") from None
 
     @classmethod
     def parse(cls, value: str) -> Self:
@@ -67,34 +64,32 @@ class Fingerprint:
     @classmethod
     def of_certificate(cls, der: bytes, hash_function: str = "sha-256") -> Self:
         """The fingerprint of a DER-encoded certificate (RFC 8122 §5)."""
-        algorithm = HASH_FUNCTIONS.get(hash_function)
-        if algorithm is None:
+        if hash_function not in HASH_STRENGTH:
             raise ValueError(f"unsupported fingerprint hash function {hash_function!r}")
-        return cls(hash_function, hashlib.new(algorithm, der).digest())
+        certificate = CertificateFingerprint.of(der, hash_function)
+        return cls(certificate.hash_name, certificate.digest)
+
+    @property
+    def certificate_fingerprint(self) -> CertificateFingerprint | None:
+        """The DTLS layer's fingerprint, for ``DtlsConnection``; None if not verifiable."""
+        if self.hash_function not in HASH_STRENGTH:
+            return None
+        return CertificateFingerprint(self.hash_function, self.digest)
 
     @property
     def supported(self) -> bool:
         """True if sipperc can check a certificate against this fingerprint."""
-        return self.hash_function in HASH_FUNCTIONS
+        return self.hash_function in HASH_STRENGTH
 
     @property
     def strength(self) -> int:
         """Rank for picking the strongest fingerprint (RFC 8122 §5); -1 if unsupported."""
-        names = list(HASH_FUNCTIONS)
-        return names.index(self.hash_function) if self.supported else -1
-
-    @property
-    def digest_size(self) -> int | None:
-        """Digest length in bytes for a known hash function."""
-        algorithm = HASH_FUNCTIONS.get(self.hash_function)
-        return hashlib.new(algorithm).digest_size if algorithm else None
+        return HASH_STRENGTH.index(self.hash_function) if self.supported else -1
 
     def matches(self, der: bytes) -> bool:
         """True if the DER certificate has this fingerprint (constant-time comparison)."""
-        algorithm = HASH_FUNCTIONS.get(self.hash_function)
-        if algorithm is None:
-            return False
-        return hmac.compare_digest(hashlib.new(algorithm, der).digest(), self.digest)
+        certificate = self.certificate_fingerprint
+        return certificate is not None and certificate.matches(der)
 
     def __str__(self) -> str:
         return f"{self.hash_function} {self.digest.hex(':').upper()}"

@@ -198,7 +198,7 @@ ERRORS = [
     ("v=0\r\no=- 1 1 IN IP4 h\r\ns=x\r\nt=0 0\r\na=setup:sometimes\r\n", 5, "actpass"),
     ("v=0\r\no=- 1 1 IN IP4 h\r\ns=x\r\nt=0 0\r\na=tls-id:short\r\n", 5, "20-255"),
     ("v=0\r\no=- 1 1 IN IP4 h\r\ns=x\r\nt=0 0\r\na=fingerprint:sha-256 AB:CD\r\n", 5,
-     "expected 32"),
+     "fingerprint of 2 bytes"),
     ("v=0\r\no=- 1 1 IN IP4 h\r\ns=x\r\nt=0 0\r\nt=1 0\r\n", 5, "<start> <stop>"),
     ("v=0\r\no=- 1 1 IN IP4 h\r\ns=x\r\n", None, "no t= line"),
     ("v=0\r\no=- 1 1 IN IP4 h\r\nt=0 0\r\n", 3, "before the required s="),

@@ -2,6 +2,8 @@ import hashlib
 
 import pytest
 
+from sipperc.dtls import Identity
+from sipperc.sdp import DtlsIdentity
 from sipperc.sdp.dtls import DtlsRole, Fingerprint, Setup, TlsId
 
 
@@ -24,10 +26,11 @@ def test_hash_names_are_case_insensitive_and_hex_may_be_lower_case():
 def test_strength_and_unsupported_hashes():
     md5 = Fingerprint.parse("md5 " + ":".join(["00"] * 16))
     assert not md5.supported and md5.strength == -1 and not md5.matches(b"x")
+    assert md5.certificate_fingerprint is None
     strengths = [Fingerprint.of_certificate(b"c", h).strength
                  for h in ("sha-1", "sha-256", "sha-512")]
     assert strengths == sorted(strengths)
-    with pytest.raises(ValueError, match="expected 32"):
+    with pytest.raises(ValueError, match="sha-256 fingerprint of 2 bytes"):
         Fingerprint.parse("sha-256 AB:CD")
     with pytest.raises(ValueError, match="unsupported"):
         Fingerprint.of_certificate(b"c", "md5")
@@ -51,3 +54,10 @@ def test_tls_id():
     for bad in ("short", "x" * 256, "has space in it......"):
         with pytest.raises(ValueError, match="RFC 8842"):
             TlsId(bad)
+
+
+def test_sdp_fingerprints_are_the_dtls_layers():
+    identity = Identity.generate()
+    (ours,) = DtlsIdentity.of_certificate(identity.certificate_der).fingerprints
+    assert str(ours.certificate_fingerprint) == str(ours) == identity.fingerprint
+    assert ours.matches(identity.certificate_der)
