@@ -65,7 +65,7 @@ def _message(event: Mapping[str, Any]) -> str:
 class LineObserver:
     """Writes each event as one text line or one JSON object."""
 
-    def __init__(self, stream: TextIO, fmt: str = "text") -> None:
+    def __init__(self, stream: TextIO | None, fmt: str = "text") -> None:
         if fmt not in FORMATS:
             raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not {fmt!r}")
         self._stream = stream
@@ -88,8 +88,11 @@ class LineObserver:
             line = f"{stamp}.{millis:03d}Z {level:<5} {namespace}: {_message(event)}"
             if pairs:
                 line = f"{line} {pairs}"
-        self._stream.write(line + "\n")
-        self._stream.flush()
+        # None means "whatever sys.stderr is now": looked up per line, so a stderr that was
+        # swapped and closed (pytest's capsys around a CLI test) is never written to.
+        stream = self._stream or sys.stderr
+        stream.write(line + "\n")
+        stream.flush()
 
 
 def start_logging(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:
@@ -97,6 +100,6 @@ def start_logging(level: str = "info", fmt: str = "text", stream: TextIO | None 
     if level not in LEVELS:
         raise ValueError(f"log level must be one of {', '.join(LEVELS)}, not {level!r}")
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
-    observer = FilteringLogObserver(LineObserver(stream or sys.stderr, fmt), [predicate])
+    observer = FilteringLogObserver(LineObserver(stream, fmt), [predicate])
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False,
                                      discardBuffer=True)
