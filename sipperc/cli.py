@@ -47,6 +47,8 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command("devices", "list the sound cards (microphones and speakers) sipperc can use",
             "sipperc.apps.devices"),
+    Command("identity", "create a DTLS certificate and key, or print a certificate's SDP "
+            "fingerprint", "sipperc.apps.identity"),
 )
 
 EPILOG = """\
