@@ -207,8 +207,14 @@ class JitterBuffer:
         return True
 
     def _play(self, entry: _Entry) -> Playout:
-        self._underrun_ticks = 0
         gap = entry.timestamp - self._play_ts
+        if gap > 0 and self._underrun_ticks:
+            # The frames concealed while waiting were the sender's silence (DTX), not a late
+            # packet: count them against the gap, or every pause would add a frame of delay.
+            credit = min(gap, self._underrun_ticks)
+            self._play_ts += credit
+            gap -= credit
+        self._underrun_ticks = 0
         if gap >= self.frame_ticks:  # the sender was silent on purpose
             skip = self.frame_ticks
             if self._excess_ticks >= SHRINK_AFTER * self.clock_rate:

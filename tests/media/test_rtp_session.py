@@ -2,7 +2,6 @@ import base64
 import random
 
 import numpy as np
-import pylibsrtp
 import pytest
 
 from sipperc.media.codecs.g711 import G711
@@ -28,32 +27,13 @@ from sipperc.rtp import (
     parse_rtp,
 )
 from tests.media.audio_checks import snr, speech
-
-KEY = bytes(range(30))
+from tests.media.libsrtp_transform import srtp_pair
 
 
 def g711_session(now=0.0, transform=None, **kwargs):
     return RtpSession(SendStream(G711("PCMU"), 0, telephone_event=101),
                       lambda: PayloadTypes({0: G711("PCMU")}, telephone_event=101),
                       now=now, transform=transform, **kwargs)
-
-
-class LibSrtp:
-    """libsrtp (pylibsrtp) as the session's transform: one context per direction, as SDES."""
-
-    def __init__(self, send_key, receive_key):
-        def session(key, direction):
-            return pylibsrtp.Session(pylibsrtp.Policy(
-                key=key, ssrc_type=direction,
-                srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80))
-        self._tx = session(send_key, pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
-        self._rx = session(receive_key, pylibsrtp.Policy.SSRC_ANY_INBOUND)
-        self.protect, self.protect_rtcp = self._tx.protect, self._tx.protect_rtcp
-        self.unprotect, self.unprotect_rtcp = self._rx.unprotect, self._rx.unprotect_rtcp
-
-
-def srtp_pair():
-    return LibSrtp(KEY, KEY[::-1]), LibSrtp(KEY[::-1], KEY)
 
 
 def converse(a, b, pcm_a, pcm_b, seconds, frame=160, drop=lambda: False, delay=0.0,

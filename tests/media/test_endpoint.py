@@ -1,0 +1,230 @@
+"""Two media endpoints over real UDP on 127.0.0.1 with SRTP (libsrtp) on.
+
+The long runs (30 s of speech per codec, lossless and with 10% loss plus reordering) keep real
+sockets but run on simulated time: a ``task.Clock`` drives both endpoints' audio clocks and the
+real reactor is spun once per 20 ms tick to deliver the datagrams, so 30 s of audio take a few
+seconds. One short run uses the real clock end to end.
+"""
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+from twisted.internet import reactor, task
+from twisted.internet.defer import inlineCallbacks
+from twisted.trial.unittest import TestCase
+
+from sipperc.media.codecs.registry import CODECS
+from sipperc.media.endpoint import MediaEndpoint
+from sipperc.media.level import dbov
+from sipperc.media.receive_stream import PayloadTypes
+from sipperc.media.rtp_session import RtpSession, SourceJoined, is_rtcp
+from sipperc.media.send_stream import SendStream
+from sipperc.media.wav_file import WavFileSource
+from tests.media.audio_checks import AUDIO, aligned, correlation, snr
+from tests.media.libsrtp_transform import srtp_pair
+
+CODEC_SETUPS = {  # name: (encoding, clock, channels, payload type, speech file)
+    "PCMU": ("PCMU", 8000, 1, 0, "speech-8k.wav"),
+    "G722": ("G722", 8000, 1, 9, "speech-16k.wav"),
+    "opus": ("opus", 48000, 2, 111, "speech-16k.wav"),
+}
+
+
+@dataclass
+class RecordingSink:
+    sample_rate: int
+    frames: list = field(default_factory=list)
+
+    def write(self, pcm):
+        self.frames.append(pcm.copy())
+
+    def close(self):
+        pass
+
+    def audio(self):
+        return np.concatenate(self.frames)
+
+
+class LossyNetwork:
+    """Wraps a transport: drops ``loss`` of the RTP packets, delays ``reorder`` of them past
+    the next one. RTCP passes untouched so the reports can be checked against the truth."""
+
+    def __init__(self, transport, seed, loss, reorder):
+        self._transport = transport
+        self._rng = random.Random(seed)
+        self.loss, self.reorder = loss, reorder
+        self.dropped = 0
+        self.reordered = 0
+        self._held = None
+
+    def write(self, datagram, address):
+        if is_rtcp(datagram):
+            return self._transport.write(datagram, address)
+        roll = self._rng.random()
+        if roll < self.loss:
+            self.dropped += 1
+            return None
+        held, self._held = self._held, None
+        if roll < self.loss + self.reorder and held is None:
+            self._held = (datagram, address)
+            self.reordered += 1
+            return None
+        self._transport.write(datagram, address)
+        if held is not None:
+            self._transport.write(*held)
+        return None
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+def make_session(codec_name, transform, now):
+    encoding, clock, channels, pt, _ = CODEC_SETUPS[codec_name]
+
+    def codec():
+        return CODECS.create(encoding, clock, channels)
+    sample_rate = 8000 if codec_name == "PCMU" else 16000  # what the speech file has
+    return RtpSession(SendStream(codec(), pt), lambda: PayloadTypes({pt: codec()}), now=now,
+                      transform=transform, sample_rate=sample_rate)
+
+
+class EndpointPair:
+    """Two endpoints on loopback ports talking to each other."""
+
+    def __init__(self, test, codec_name, clock, loss=0.0, reorder=0.0):
+        transform_a, transform_b = srtp_pair()
+        now = clock.seconds()
+        wav = AUDIO / CODEC_SETUPS[codec_name][4]
+        self.sent = WavFileSource(wav, loop=True)
+        self.source_a = WavFileSource(wav, loop=True)
+        self.source_b = WavFileSource(wav, loop=True)
+        self.source_b.read(len(self.source_b._pcm) // 2)  # b says something else meanwhile
+        self.a = make_session(codec_name, transform_a, now)
+        self.b = make_session(codec_name, transform_b, now)
+        self.heard_a = RecordingSink(self.a.receiver.sample_rate)
+        self.heard_b = RecordingSink(self.b.receiver.sample_rate)
+        self.events = []
+        unknown = ("127.0.0.1", 9)  # each learns the other's port once both listen
+        self.endpoint_a = MediaEndpoint(self.a, self.source_a, self.heard_a, unknown,
+                                        reactor=clock, on_event=self.events.append)
+        self.endpoint_b = MediaEndpoint(self.b, self.source_b, self.heard_b, unknown,
+                                        reactor=clock, on_event=self.events.append)
+        self.port_a = reactor.listenUDP(0, self.endpoint_a, interface="127.0.0.1")
+        self.port_b = reactor.listenUDP(0, self.endpoint_b, interface="127.0.0.1")
+        self.endpoint_a.remote = ("127.0.0.1", self.port_b.getHost().port)
+        self.endpoint_b.remote = ("127.0.0.1", self.port_a.getHost().port)
+        self.network = LossyNetwork(self.port_a, 7, loss, reorder)
+        self.endpoint_a.transport = self.network
+        test.addCleanup(self.port_a.stopListening)
+        test.addCleanup(self.port_b.stopListening)
+
+
+def spin():
+    return task.deferLater(reactor, 0, lambda: None)
+
+
+@inlineCallbacks
+def run_simulated(pair, clock, seconds):
+    for _ in range(int(seconds / 0.02)):
+        clock.advance(0.02)
+        yield spin()
+    for _ in range(5):
+        yield spin()
+
+
+def speech_gaps(sent, received, rate):
+    """Longest run of 20 ms frames where speech was sent but (near) silence came out."""
+    a, b = aligned(sent, received, rate // 2)
+    frame = rate // 50
+    longest = run = 0
+    for i in range(0, len(a) - frame, frame):
+        spoken = dbov(a[i:i + frame].astype(np.int16)) < 40
+        if spoken and dbov(b[i:i + frame].astype(np.int16)) > 70:
+            run += 1
+            longest = max(longest, run)
+        else:
+            run = 0
+    return longest
+
+
+class SimulatedTimeTests(TestCase):
+    """30 s of speech each way per codec, real UDP, simulated clock."""
+
+    timeout = 120
+
+    @inlineCallbacks
+    def check_codec(self, codec_name, min_snr, min_correlation):
+        clock = task.Clock()
+        clock.advance(1_000_000)
+        pair = EndpointPair(self, codec_name, clock)
+        yield run_simulated(pair, clock, 30.0)
+        rate = pair.heard_b.sample_rate
+        sent = pair.sent.read(30 * rate)
+        heard = pair.heard_b.audio()
+        self.assertGreater(snr(sent, heard, rate // 2), min_snr)
+        self.assertGreater(correlation(sent, heard, rate // 2), min_correlation)
+        stats = pair.b.statistics().receive[0]
+        self.assertEqual(stats.packets_lost, 0)
+        self.assertEqual(pair.a.statistics().send.remote_cumulative_lost, 0)
+        self.assertIn(SourceJoined(pair.a.ssrc), pair.events)
+
+    def test_pcmu(self):
+        return self.check_codec("PCMU", 30.0, 0.99)
+
+    def test_g722(self):
+        return self.check_codec("G722", 15.0, 0.98)
+
+    def test_opus(self):
+        return self.check_codec("opus", 8.0, 0.9)
+
+    @inlineCallbacks
+    def check_lossy(self, codec_name, min_correlation):
+        clock = task.Clock()
+        clock.advance(1_000_000)
+        pair = EndpointPair(self, codec_name, clock, loss=0.10, reorder=0.05)
+        yield run_simulated(pair, clock, 30.0)
+        rate = pair.heard_b.sample_rate
+        sent = pair.sent.read(30 * rate)
+        heard = pair.heard_b.audio()
+        # Audio stays continuous: concealment covers every loss (at most 60 ms of fade-out).
+        self.gaps = speech_gaps(sent, heard, rate)
+        self.pair = pair
+        self.assertLessEqual(self.gaps, 3)
+        self.assertGreater(correlation(sent, heard, rate // 2), min_correlation)
+        stats = pair.b.statistics().receive[0]
+        # RFC 3550 A.3 counts exactly the packets the network dropped (reordered ones arrive).
+        self.assertEqual(stats.packets_lost, pair.network.dropped)
+        self.assertGreater(pair.network.reordered, 50)
+        self.assertLess(abs(stats.packets_lost / stats.packets_expected - 0.10), 0.02)
+        reported = pair.a.statistics().send
+        self.assertLessEqual(reported.remote_cumulative_lost, pair.network.dropped)
+        self.assertGreater(reported.remote_cumulative_lost, pair.network.dropped * 0.7)
+        self.assertGreater(stats.frames_concealed, pair.network.dropped * 0.9)
+        return stats
+
+    def test_pcmu_with_loss_and_reordering(self):
+        return self.check_lossy("PCMU", 0.75)
+
+    @inlineCallbacks
+    def test_opus_with_loss_and_reordering(self):
+        stats = yield self.check_lossy("opus", 0.85)
+        self.assertGreater(stats.frames_fec, 0)
+
+
+class RealTimeTests(TestCase):
+    """Two seconds on the real clock: the endpoint's own pacing, nothing simulated."""
+
+    timeout = 30
+
+    @inlineCallbacks
+    def test_two_seconds_of_g711_on_the_real_clock(self):
+        pair = EndpointPair(self, "PCMU", reactor)
+        yield task.deferLater(reactor, 2.0, lambda: None)
+        pair.endpoint_a.hang_up("test over")
+        yield task.deferLater(reactor, 0.1, lambda: None)
+        heard = pair.heard_b.audio()
+        self.assertGreater(len(heard), 8000 * 1.8)
+        self.assertGreater(correlation(pair.sent.read(16000), heard, 4000), 0.95)
+        self.assertLess(pair.endpoint_a.late_ticks + pair.endpoint_b.late_ticks, 3)
+        self.assertTrue(any(getattr(e, "reason", None) == "test over" for e in pair.events))
