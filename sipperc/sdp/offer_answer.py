@@ -374,9 +374,12 @@ class OfferAnswer:
     ``o=``, which never changes (RFC 3264 §8). ``transports`` gives the address of each stream
     we accept or offer. The first offer has one stream per capability entry, unless
     ``offer_all_capabilities`` is False (then only streams added with :meth:`add_stream`, maybe
-    none, RFC 4317 §5.1). ``dtls_identity`` is required when
-    the policy allows DTLS-SRTP or PERC. ``perc_role`` says whether we are a PERC endpoint or
-    a conference focus (which decides the DTLS setup role, :mod:`sipperc.sdp.perc`).
+    none, RFC 4317 §5.1). ``dtls_answer_role`` is our DTLS role when answering an ``actpass``
+    DTLS-SRTP offer: the client (``setup:active``, which RFC 5763 §5 recommends) or the server,
+    for peers whose certificates the DTLS client cannot use (baresip's RSA certificate).
+    ``dtls_identity`` is required when the policy allows DTLS-SRTP or PERC. ``perc_role`` says
+    whether we are a PERC endpoint or a conference focus (which decides the DTLS setup role,
+    :mod:`sipperc.sdp.perc`).
     """
 
     def __init__(
@@ -395,6 +398,7 @@ class OfferAnswer:
         explicit_sendrecv: bool = True,
         prefer_local_codec_order: bool = False,
         offer_all_capabilities: bool = True,
+        dtls_answer_role: DtlsRole = DtlsRole.CLIENT,
     ) -> None:
         self.security = security or MediaSecurityPolicy.plain_only()
         if self.security.uses_dtls and dtls_identity is None:
@@ -412,6 +416,7 @@ class OfferAnswer:
         if session_id is None:
             session_id = int.from_bytes(os.urandom(7), "big") >> 1  # < 2**55: fits int64
         self.offer_all_capabilities = offer_all_capabilities
+        self.dtls_answer_role = dtls_answer_role
         origin_host = origin_address or address
         self._origin = Origin(username, session_id, session_id, origin_host,
                               "IN", "IP6" if ":" in origin_host else "IP4")
@@ -918,11 +923,12 @@ class OfferAnswer:
             return DtlsRole.SERVER
         if offered is Setup.PASSIVE:
             return DtlsRole.CLIENT
-        # actpass: keep the role of an existing association (RFC 8842 §5.3), else be active,
-        # which RFC 5763 §5 recommends because the handshake can start with the answer.
+        # actpass: keep the role of an existing association (RFC 8842 §5.3), else the configured
+        # one (active by default, as RFC 5763 §5 recommends: the handshake starts with the
+        # answer).
         if old.dtls_role is not None and not self._dtls_changed(offer, media, old):
             return old.dtls_role
-        return DtlsRole.CLIENT
+        return self.dtls_answer_role
 
     @staticmethod
     def _dtls_changed(offer: SessionDescription, media: MediaDescription, old: _Stream) -> bool:

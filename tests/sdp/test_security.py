@@ -448,3 +448,11 @@ def test_plain_security_value():
                              engine(MediaSecurityPolicy.bridge_anything()))
     assert answer.negotiated.streams[0].security == PlainRtp()
     assert answer.description.media[0].proto == "RTP/AVP"
+
+
+def test_the_answerer_may_prefer_to_be_the_dtls_server():
+    offer = parse_sdp((CORPUS / "baresip_dtls_offer.sdp").read_bytes())
+    outcome = engine(MediaSecurityPolicy.bridge_anything(),
+                     dtls_answer_role=DtlsRole.SERVER).receive_offer(offer)
+    assert outcome.description.media[0].setup is Setup.PASSIVE
+    assert outcome.negotiated.streams[0].security.role is DtlsRole.SERVER
