@@ -10,6 +10,7 @@ Offerer::
     offer = engine.create_offer()               # put in INVITE/UPDATE/200 (delayed offer)
     result = engine.receive_answer(answer)      # NegotiatedSession | AnswerRefused
     engine.offer_failed()                       # re-INVITE got 4xx/491: keep the old session
+    early = engine.fork()                       # a second early dialog from a forked INVITE
 
 Answerer::
 
@@ -28,6 +29,7 @@ sent (RFC 3264 §8). The state machine is the table :data:`TRANSITIONS`.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
 import os
@@ -576,6 +578,17 @@ class OfferAnswer:
         self._last_local = offer
         self._state = following
         return offer
+
+    def fork(self) -> OfferAnswer:
+        """An independent copy of this engine, for one more early dialog.
+
+        A forked INVITE can bring answers to one offer from several UASs (RFC 3261 §13.2.2.4,
+        RFC 3264 §4): give each dialog its own fork so that each applies its own answer.
+        """
+        twin = copy.copy(self)
+        twin._restart_dtls = set(self._restart_dtls)
+        twin._rekey = set(self._rekey)
+        return twin
 
     def offer_failed(self) -> None:
         """Our offer was rejected (488 or 491 to a re-INVITE, for example).

@@ -604,3 +604,17 @@ def test_ipv6_addresses():
     offer = engine.create_offer()
     assert str(offer.connection) == "IN IP6 2001:db8::1"
     assert offer.origin.addrtype == "IP6"
+
+
+def test_forks_take_their_own_answers_to_one_offer():
+    a = local(voice())
+    offer = a.create_offer()
+    early = a.fork()
+    first = local(voice(), host="192.0.2.2").receive_offer(offer).description
+    second = local(voice(PCMU), host="192.0.2.3").receive_offer(offer).description
+    at_a = a.receive_answer(first)
+    at_early = early.receive_answer(second)
+    assert at_a.streams[0].remote_address == "192.0.2.2"
+    assert at_early.streams[0].remote_address == "192.0.2.3"
+    assert [c.name for c in at_early.streams[0].codecs] == ["PCMU"]
+    assert a.negotiated is at_a and early.negotiated is at_early
