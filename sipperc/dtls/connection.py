@@ -125,6 +125,7 @@ Role = Literal["client", "server"]
 
 _CCS_BODY = b"\x01"
 _MAX_FRAGMENTED_HELLO = 4096
+_MAX_EARLY_RECORDS = 8
 _HASHES: dict[SignatureScheme, hashes.HashAlgorithm] = {
     SignatureScheme.ECDSA_SECP256R1_SHA256: hashes.SHA256(),
     SignatureScheme.ECDSA_SECP384R1_SHA384: hashes.SHA384(),
@@ -256,6 +257,7 @@ class DtlsConnection:
         self._read_protection: list[RecordProtection | None] = [None, None]
         self._replay = [ReplayWindow(), ReplayWindow()]
         self._reassembler = HandshakeReassembler()
+        self._early_records: list[Record] = []
         self._message_seq = 0
         self._transcript = bytearray()
         self._flight: list[_FlightMessage] = []
@@ -305,10 +307,16 @@ class DtlsConnection:
             return
         try:
             retransmitted = False
-            for record in parse_records(data):
-                retransmitted |= self._receive_record(record, now)
-                if self.is_closed:
-                    return
+            records = parse_records(data)
+            while records:
+                for record in records:
+                    retransmitted |= self._receive_record(record, now)
+                    if self.is_closed:
+                        return
+                # Epoch-1 records that came before the keys existed, now that they do.
+                records = []
+                if self._early_records and self._read_protection[1] is not None:
+                    records, self._early_records = self._early_records, []
             if retransmitted and self._flight and self.state not in (
                     State.CLIENT_CONNECTED, State.SERVER_WAIT_CLIENT_HELLO):
                 # RFC 6347 §4.2.4: the peer re-sent its last flight, so ours was lost.
@@ -421,6 +429,10 @@ class DtlsConnection:
             return False
         protection = self._read_protection[record.epoch]
         if record.epoch and protection is None:
+            # RFC 6347 §4.1: records of the next epoch may overtake the messages that create
+            # its keys (a reordered Finished); keep a few instead of waiting for a resend.
+            if len(self._early_records) < _MAX_EARLY_RECORDS and not self.is_connected:
+                self._early_records.append(record)
             return False
         replay = self._replay[record.epoch]
         if replay.is_replay(record.sequence_number):
@@ -548,6 +560,7 @@ class DtlsConnection:
             self._master.wipe()
         self._master = None
         self._ecdh_key = None
+        self._early_records = []
         # Records already queued (a final alert) were sealed when queued.
         self._read_protection = [None, None]
         self._write_protection = [None, None]

@@ -693,3 +693,17 @@ def test_mutated_flights_never_raise(target: int, ops: list[tuple[int, int, int]
 @given(st.integers(0, 12), _OPS)
 def test_mutated_flights_never_raise_100k(target: int, ops: list[tuple[int, int, int]]) -> None:
     _fuzz_one(target, ops)
+
+
+def test_finished_overtaking_the_key_exchange_is_kept_not_dropped() -> None:
+    client, server = make_pair(server_kw={"cookie_exchange": False})
+    exchange(client, server, rounds=1)  # ClientHello -> flight 4 -> client sends flight 5
+    assert client.state is State.CLIENT_WAIT_FINISHED
+    datagrams = client.datagrams_to_send(0.0)
+    records = [r for d in datagrams for r in parse_records(d)]
+    # Deliver the epoch-1 Finished first, then the rest: no retransmission timer needed.
+    records.sort(key=lambda r: -r.epoch)
+    for record in records:
+        server.receive_datagram(encode_record(record.content_type, record.epoch,
+                                              record.sequence_number, record.fragment), 0.0)
+    assert server.is_connected
