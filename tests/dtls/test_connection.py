@@ -707,3 +707,16 @@ def test_finished_overtaking_the_key_exchange_is_kept_not_dropped() -> None:
         server.receive_datagram(encode_record(record.content_type, record.epoch,
                                               record.sequence_number, record.fragment), 0.0)
     assert server.is_connected
+
+
+def test_rekey_sends_a_second_ekt_key_in_order() -> None:
+    client, server = make_pair()
+    exchange(client, server)
+    second = EKTKey(bytes(16), bytes(12), 0x1235, 60)
+    server.send_ekt_key(EKT, 0.0)
+    server.send_ekt_key(second, 0.0)
+    client_events, server_events = exchange(client, server)
+    assert [e.ekt_spi for e in client_events if isinstance(e, EKTKeyReceived)] == [0x1234,
+                                                                                   0x1235]
+    assert server_events == [EKTKeyAcknowledged(0x1234), EKTKeyAcknowledged(0x1235)]
+    assert server.get_timer() is None
