@@ -1,9 +1,10 @@
 """The cipher suites, key-exchange groups and signature schemes sipperc negotiates.
 
-Only ECDHE with ECDSA server certificates and AEAD record protection:
-TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 and _AES_256_GCM_SHA384 (RFC 5289, RFC 5288) and
-TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 (RFC 7905). Key exchange over X25519 or
-secp256r1 (RFC 8422 §5.1.1).
+Only ECDHE with AEAD record protection: TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 and
+_AES_256_GCM_SHA384 (RFC 5289, RFC 5288) and _CHACHA20_POLY1305_SHA256 (RFC 7905). Key exchange
+over X25519 or secp256r1 (RFC 8422 §5.1.1). A sipperc server always has an ECDSA certificate;
+a sipperc client also offers the ECDHE_RSA twins of those suites, because deployed DTLS-SRTP
+phones (baresip, for one) answer with RSA certificates.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class SuiteParameters:
     fixed_iv_length: int
     explicit_nonce_length: int
     chacha: bool
-
+    rsa: bool = False  # the server authenticates with an RSA certificate
 
 class CipherSuite(enum.IntEnum):
     """A TLS 1.2 cipher suite code point (IANA TLS Cipher Suites registry)."""
@@ -29,6 +30,9 @@ class CipherSuite(enum.IntEnum):
     ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 = 0xC02B
     ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 = 0xC02C
     ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 = 0xCCA9
+    ECDHE_RSA_WITH_AES_128_GCM_SHA256 = 0xC02F
+    ECDHE_RSA_WITH_AES_256_GCM_SHA384 = 0xC030
+    ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 = 0xCCA8
 
     @property
     def parameters(self) -> SuiteParameters:
@@ -43,12 +47,21 @@ _SUITES = {
     # RFC 7905 §2: 12-byte IV from the key block, no explicit nonce.
     CipherSuite.ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: SuiteParameters("sha256", 32, 12, 0,
                                                                            True),
+    CipherSuite.ECDHE_RSA_WITH_AES_128_GCM_SHA256: SuiteParameters("sha256", 16, 4, 8, False,
+                                                                   True),
+    CipherSuite.ECDHE_RSA_WITH_AES_256_GCM_SHA384: SuiteParameters("sha384", 32, 4, 8, False,
+                                                                   True),
+    CipherSuite.ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: SuiteParameters("sha256", 32, 12, 0,
+                                                                         True, True),
 }
 
 DEFAULT_CIPHER_SUITES = (
     CipherSuite.ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
     CipherSuite.ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
     CipherSuite.ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    CipherSuite.ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    CipherSuite.ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    CipherSuite.ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 )
 
 #: TLS_EMPTY_RENEGOTIATION_INFO_SCSV (RFC 5746 §3.3).

@@ -710,14 +710,14 @@ class DtlsConnection:
         except ValueError as error:
             raise DtlsAlertError(AlertDescription.BAD_CERTIFICATE,
                                  f"peer certificate does not parse: {error}") from None
-        # ECDHE_ECDSA suites need an EC server key; client certificates may also be RSA.
-        if isinstance(key, ec.EllipticCurvePublicKey) or (
-                isinstance(key, rsa.RSAPublicKey) and not self.is_client):
-            self._peer_key = key
-        else:
+        # The server's key must fit the suite (ECDHE_ECDSA or ECDHE_RSA); a client's may be either.
+        rsa_suite = self.cipher_suite is not None and self.cipher_suite.parameters.rsa
+        if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey) or (
+                self.is_client and isinstance(key, rsa.RSAPublicKey) != rsa_suite):
             raise DtlsAlertError(AlertDescription.UNSUPPORTED_CERTIFICATE,
                                  f"peer certificate key {type(key).__name__} cannot be used "
                                  "with the negotiated suite")
+        self._peer_key = key
         self.peer_certificate = der
         self._add_to_transcript(message)
 
@@ -867,7 +867,8 @@ class DtlsConnection:
         hello = self._client_hello
         assert hello is not None
         self._client_hello = None
-        suites = [s for s in self._suites if s in hello.cipher_suites]
+        # Our certificate is ECDSA (Identity), so only ECDHE_ECDSA suites can be served.
+        suites = [s for s in self._suites if s in hello.cipher_suites and not s.parameters.rsa]
         if not suites:
             raise DtlsAlertError(AlertDescription.HANDSHAKE_FAILURE, "no common cipher suite")
         if 0 not in hello.compression_methods:

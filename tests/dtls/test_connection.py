@@ -71,7 +71,11 @@ def test_handshake_negotiates_everything_and_keys_agree() -> None:
         client.export_keying_material(b"EXPERIMENTAL-x", 40, b"")
 
 
-@pytest.mark.parametrize("suite", list(CipherSuite))
+ECDSA_SUITES = [s for s in CipherSuite if not s.parameters.rsa]
+RSA_SUITES = [s for s in CipherSuite if s.parameters.rsa]
+
+
+@pytest.mark.parametrize("suite", ECDSA_SUITES)
 @pytest.mark.parametrize("group", list(NamedGroup))
 def test_every_suite_and_group(suite: CipherSuite, group: NamedGroup) -> None:
     client, server = make_pair({"cipher_suites": [suite], "groups": [group]})
@@ -442,6 +446,25 @@ def test_tampered_client_hello_is_refused(attack: str) -> None:
         client, server, to_server=rewrite_message(HandshakeType.CLIENT_HELLO, change))
     assert closed_with(server_events).alert == alert, closed_with(server_events)
     assert AlertReceived(AlertLevel.FATAL, alert) in client_events
+
+
+def test_our_server_never_picks_an_rsa_suite_for_its_ecdsa_certificate() -> None:
+    client, server = make_pair({"cipher_suites": RSA_SUITES})
+    _, server_events = exchange(client, server)
+    assert closed_with(server_events).alert == AlertDescription.HANDSHAKE_FAILURE
+    client, server = make_pair({"cipher_suites": [*RSA_SUITES, *ECDSA_SUITES]})
+    exchange(client, server)
+    assert server.cipher_suite is CipherSuite.ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+
+
+def test_ecdsa_certificate_under_an_rsa_suite_is_unsupported() -> None:
+    def to_rsa_suite(body: bytes) -> bytes:
+        return body[:2 + 32 + 1] + b"\xc0\x2f" + body[2 + 32 + 3:]
+
+    client, server = make_pair()
+    client_events, _ = exchange(
+        client, server, to_client=rewrite_message(HandshakeType.SERVER_HELLO, to_rsa_suite))
+    assert closed_with(client_events).alert == AlertDescription.UNSUPPORTED_CERTIFICATE
 
 
 def test_no_common_cipher_suite() -> None:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 from collections.abc import Callable
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
 from sipperc.dtls import (
@@ -16,6 +21,7 @@ from sipperc.dtls import (
     CipherSuite,
     ConnectionClosed,
     DtlsConnection,
+    Fingerprint,
     HandshakeComplete,
     Identity,
 )
@@ -29,7 +35,22 @@ OPENSSL_SUITES = {
     CipherSuite.ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: b"ECDHE-ECDSA-AES128-GCM-SHA256",
     CipherSuite.ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: b"ECDHE-ECDSA-AES256-GCM-SHA384",
     CipherSuite.ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: b"ECDHE-ECDSA-CHACHA20-POLY1305",
+    CipherSuite.ECDHE_RSA_WITH_AES_128_GCM_SHA256: b"ECDHE-RSA-AES128-GCM-SHA256",
+    CipherSuite.ECDHE_RSA_WITH_AES_256_GCM_SHA384: b"ECDHE-RSA-AES256-GCM-SHA384",
+    CipherSuite.ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: b"ECDHE-RSA-CHACHA20-POLY1305",
 }
+
+
+def rsa_certificate() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """An RSA identity like the one baresip's DTLS-SRTP uses."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rsa-phone")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(7)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return key, cert
 
 
 def openssl(role: str, identity: Identity, profiles: list[Profile], *,
@@ -119,7 +140,7 @@ def test_handshake_profile_and_exported_keys(ids: tuple[Identity, Identity], rol
     assert ours.next_event() == ApplicationDataReceived(b"from openssl")
 
 
-@pytest.mark.parametrize("suite", list(CipherSuite))
+@pytest.mark.parametrize("suite", [s for s in CipherSuite if not s.parameters.rsa])
 @pytest.mark.parametrize("role", ["client", "server"])
 def test_every_cipher_suite(ids: tuple[Identity, Identity], role: str,
                             suite: CipherSuite) -> None:
@@ -134,6 +155,28 @@ def test_every_cipher_suite(ids: tuple[Identity, Identity], role: str,
     label = b"EXPERIMENTAL-sipperc"
     assert ours.export_keying_material(label, 32, b"c") == theirs.export_keying_material(
         label, 32, b"c")
+
+
+@pytest.mark.parametrize("suite", [s for s in CipherSuite if s.parameters.rsa])
+def test_our_client_with_an_rsa_certificate_server(ids: tuple[Identity, Identity],
+                                                   suite: CipherSuite) -> None:
+    mine, _ = ids
+    key, cert = rsa_certificate()
+    context = SSL.Context(SSL.DTLS_METHOD)
+    context.use_certificate(cert)
+    context.use_privatekey(key)
+    context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *_: True)
+    context.set_tlsext_use_srtp(b"SRTP_AEAD_AES_128_GCM")
+    context.set_cipher_list(OPENSSL_SUITES[suite])
+    theirs = SSL.Connection(context, None)
+    theirs.set_accept_state()
+    fingerprint = Fingerprint.of(cert.public_bytes(serialization.Encoding.DER))
+    ours = DtlsConnection("client", mine, [Profile.AEAD_AES_128_GCM], fingerprint)
+    run(ours, theirs)
+    assert ours.is_connected and ours.cipher_suite is suite
+    keys = ours.export_srtp_keys()
+    assert theirs.export_keying_material(b"EXTRACTOR-dtls_srtp", 56) == (
+        keys.client_key + keys.server_key + keys.client_salt + keys.server_salt)
 
 
 def test_openssl_server_orders_profiles_and_sends_hello_verify_request(
