@@ -6,9 +6,6 @@ real reactor is spun once per 20 ms tick to deliver the datagrams, so 30 s of au
 seconds. One short run uses the real clock end to end.
 """
 
-import random
-from dataclasses import dataclass, field
-
 import numpy as np
 from twisted.internet import reactor, task
 from twisted.internet.defer import inlineCallbacks
@@ -18,65 +15,18 @@ from sipperc.media.codecs.registry import CODECS
 from sipperc.media.endpoint import MediaEndpoint
 from sipperc.media.level import dbov
 from sipperc.media.receive_stream import PayloadTypes
-from sipperc.media.rtp_session import RtpSession, SourceJoined, is_rtcp
+from sipperc.media.rtp_session import RtpSession, SourceJoined
 from sipperc.media.send_stream import SendStream
 from sipperc.media.wav_file import WavFileSource
 from tests.media.audio_checks import AUDIO, aligned, correlation, snr
 from tests.media.libsrtp_transform import srtp_pair
+from tests.media.lossy_network import LossyNetwork, RecordingSink
 
 CODEC_SETUPS = {  # name: (encoding, clock, channels, payload type, speech file)
     "PCMU": ("PCMU", 8000, 1, 0, "speech-8k.wav"),
     "G722": ("G722", 8000, 1, 9, "speech-16k.wav"),
     "opus": ("opus", 48000, 2, 111, "speech-16k.wav"),
 }
-
-
-@dataclass
-class RecordingSink:
-    sample_rate: int
-    frames: list = field(default_factory=list)
-
-    def write(self, pcm):
-        self.frames.append(pcm.copy())
-
-    def close(self):
-        pass
-
-    def audio(self):
-        return np.concatenate(self.frames)
-
-
-class LossyNetwork:
-    """Wraps a transport: drops ``loss`` of the RTP packets, delays ``reorder`` of them past
-    the next one. RTCP passes untouched so the reports can be checked against the truth."""
-
-    def __init__(self, transport, seed, loss, reorder):
-        self._transport = transport
-        self._rng = random.Random(seed)
-        self.loss, self.reorder = loss, reorder
-        self.dropped = 0
-        self.reordered = 0
-        self._held = None
-
-    def write(self, datagram, address):
-        if is_rtcp(datagram):
-            return self._transport.write(datagram, address)
-        roll = self._rng.random()
-        if roll < self.loss:
-            self.dropped += 1
-            return None
-        held, self._held = self._held, None
-        if roll < self.loss + self.reorder and held is None:
-            self._held = (datagram, address)
-            self.reordered += 1
-            return None
-        self._transport.write(datagram, address)
-        if held is not None:
-            self._transport.write(*held)
-        return None
-
-    def __getattr__(self, name):
-        return getattr(self._transport, name)
 
 
 def make_session(codec_name, transform, now):
