@@ -32,10 +32,9 @@ CHILD = textwrap.dedent("""
     names = [d.name for d in list_devices()]
     speaker = open_output("sipperc_speaker", 8000)
     tone = ToneSource(300, 8000, level=10)
-    for _ in range(25):
+    for _ in range(10):  # 200 ms: what the FIFO holds; ALSA's null PCM drains it at once
         speaker.write(tone.read(160))
-        time.sleep(0.02)
-    time.sleep(0.2)
+    time.sleep(0.05)
     speaker.close()
     mic = open_input("sipperc_mic", 8000)
     time.sleep(0.5)
@@ -66,8 +65,11 @@ def test_play_and_capture_through_portaudio(alsa_home):
     result = json.loads(child.stdout)
     assert {"sipperc_speaker", "sipperc_mic"} <= set(result["names"])
     played = np.frombuffer((alsa_home / "speaker.raw").read_bytes(), dtype="=i2")
-    assert len(played) >= 2000
-    assert tone_levels(played[:2000], 8000, [300])[300] > 1000
+    # ALSA's null PCM does not pace playback, so PortAudio pulls far faster than we write and
+    # pads with silence in between: the tone is there as every sample we wrote, in order.
+    sounding = played[np.flatnonzero(played)]
+    assert len(sounding) >= 1500
+    assert tone_levels(sounding[:1500], 8000, [300])[300] > 1000
     heard = np.array(result["heard"], dtype=np.int16)
     levels = tone_levels(heard, 8000, [440, 1000])
     assert levels[440] > 4000 and levels[1000] < levels[440] / 50
