@@ -2,12 +2,19 @@
 
 One command: ``.venv/bin/python benchmarks/media_bench.py [--sources 50] [--seconds 10]``.
 
-sipperc's figure runs the whole receive path of ``sipperc.media.conference_receiver`` for
-``--sources`` simultaneous PCMU streams of speech, 20 ms packets, in simulated time as fast as
-the CPU allows: per packet the jitter buffer push, per 20 ms tick and source the playout
-decision, G.711 decoding and concealment bookkeeping, then the mix of all sources with soft
-clipping and the active-speaker update. CPU time is ``time.process_time`` over the run; the
-real-time load is CPU seconds per second of audio (the target: under 25% of one core for 50).
+sipperc's figures run the receive path for ``--sources`` simultaneous PCMU streams of speech,
+20 ms packets, in simulated time as fast as the CPU allows:
+
+- "RtpSession datagrams in": whole RTP datagrams (with the RFC 6464 level extension) into one
+  ``RtpSession``: RTP parsing, the extension lookup, RFC 3550 reception statistics, then as
+  below; the playout is ``read_frame``;
+- "ConferenceReceiver": from already-parsed packets: per packet the jitter buffer push, per
+  20 ms tick and source the playout decision, G.711 decoding and concealment bookkeeping, then
+  the mix of all sources with soft clipping and the active-speaker update.
+
+No SRTP in either (that cost is ``benchmarks/srtp_bench.py``'s). CPU time is
+``time.process_time`` over the run; the real-time load is CPU seconds per second of audio (the
+target: under 25% of one core for 50).
 
 Reference figures from the same run, on the same packets:
 
@@ -31,7 +38,10 @@ from sipperc.media.codecs.g711 import G711, ULAW_DECODE
 from sipperc.media.conference_receiver import ConferenceReceiver
 from sipperc.media.jitter_buffer import BufferedPacket
 from sipperc.media.receive_stream import PayloadTypes
+from sipperc.media.rtp_session import RtpSession
+from sipperc.media.send_stream import SendStream
 from sipperc.media.wav_file import read_wav
+from sipperc.rtp import AudioLevel, HeaderExtension, RtpPacket
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -69,6 +79,26 @@ def sipperc_run(packets: list[list[bytes]]) -> float:
     return spent
 
 
+def session_run(packets: list[list[bytes]]) -> float:
+    session = RtpSession(SendStream(G711("PCMU"), 0), lambda: PayloadTypes({0: G711("PCMU")}),
+                         now=0.0)
+    extension = HeaderExtension.from_elements([AudioLevel(30, True).element(1)])
+    datagrams = [[bytes(RtpPacket(False, 0, tick & 0xFFFF, tick * FRAME, 0x1000 + ssrc,
+                                  extension=extension, payload=payload))
+                  for ssrc, payload in enumerate(payloads)]
+                 for tick, payloads in enumerate(packets)]
+    start = time.process_time()
+    for tick, row in enumerate(datagrams):
+        now = tick * 0.02
+        for datagram in row:
+            session.receive_rtp(datagram, now)
+        session.read_frame(now)
+    spent = time.process_time() - start
+    received = sum(r.packets_received for r in session.statistics().receive)
+    assert received >= (len(packets) - 1) * len(packets[0]), received
+    return spent
+
+
 def decode_only(decode: Callable[[bytes], np.ndarray]) -> Callable[[list[list[bytes]]], float]:
     def run(packets: list[list[bytes]]) -> float:
         start = time.process_time()
@@ -89,7 +119,8 @@ def main() -> None:
     ticks = int(args.seconds / 0.02)
     packets = make_packets(args.sources, ticks)
     runs: list[tuple[str, Callable[[list[list[bytes]]], float]]] = [
-        ("sipperc receive+decode+mix", sipperc_run),
+        ("RtpSession datagrams in", session_run),
+        ("ConferenceReceiver", sipperc_run),
         ("numpy G.711 decode only", decode_only(
             lambda p: ULAW_DECODE[np.frombuffer(p, dtype=np.uint8)])),
     ]
