@@ -1,9 +1,12 @@
 """From the formats an SDP offer/answer settled on to the media objects that use them.
 
 The SDP layer hands over the negotiated ``m=audio`` formats in the order of the answer, each
-as a :class:`NegotiatedFormat` (payload type, ``rtpmap`` name/clock/channels, ``fmtp``
-parameters). RFC 3264 §6.1 makes the first format of the answer the one to send; every format
-both sides listed may arrive, so the receive side decodes all of them. ``telephone-event`` is
+as a :class:`NegotiatedFormat` (``rtpmap`` name/clock/channels, the payload type we send with,
+the one we receive with, and the peer's ``fmtp`` parameters): the fields of
+``sipperc.sdp.codec.NegotiatedCodec``, which the application layer converts (media does not
+import sdp). RFC 3264 §6.1 makes the first format of the answer the one to send, under the
+peer's payload type number; every format both sides listed may arrive, under ours, so the
+receive side decodes all of them. ``telephone-event`` is
 used at the clock rate of the codec we send (RFC 4733 §2.1), ``CN`` for the 8 kHz codecs
 (RFC 3389 §5).
 """
@@ -21,13 +24,24 @@ from sipperc.media.send_stream import SendStream
 
 @dataclass(frozen=True, slots=True)
 class NegotiatedFormat:
-    """One format of a negotiated ``m=`` line: ``a=rtpmap`` and ``a=fmtp`` of one payload type."""
+    """One format of a negotiated ``m=`` line.
+
+    ``payload_type`` is the number we send with (the peer's); ``receive_payload_type`` the one
+    we receive with (ours), when it differs; ``fmtp`` the peer's parameters for this format.
+    """
 
     payload_type: int
     encoding_name: str
     clock_rate: int
     channels: int = 1
     fmtp: Mapping[str, str] = field(default_factory=dict)
+    receive_payload_type: int | None = None
+
+    @property
+    def incoming_payload_type(self) -> int:
+        """The number this format arrives under."""
+        return (self.payload_type if self.receive_payload_type is None
+                else self.receive_payload_type)
 
 
 class NegotiatedMedia:
@@ -54,10 +68,11 @@ class NegotiatedMedia:
         self.comfort_noise = self._find(formats, COMFORT_NOISE, 8000)
 
     @staticmethod
-    def _find(formats: Sequence[NegotiatedFormat], name: str, clock_rate: int) -> int | None:
+    def _find(formats: Sequence[NegotiatedFormat], name: str,
+              clock_rate: int) -> NegotiatedFormat | None:
         for fmt in formats:
             if fmt.encoding_name.lower() == name.lower() and fmt.clock_rate == clock_rate:
-                return fmt.payload_type
+                return fmt
         return None
 
     def _codec(self, fmt: NegotiatedFormat) -> AudioCodec:
@@ -65,11 +80,14 @@ class NegotiatedMedia:
 
     def send_stream(self) -> SendStream:
         """Our outgoing stream: the answer's first format, DTMF if negotiated."""
+        events = self.telephone_event
         return SendStream(self._codec(self.send_format), self.send_format.payload_type,
-                          self.ptime, telephone_event=self.telephone_event)
+                          self.ptime, telephone_event=events.payload_type if events else None)
 
     def payload_types(self) -> PayloadTypes:
         """Fresh decoders for every format the peer may send (one set per remote source)."""
-        return PayloadTypes({f.payload_type: self._codec(f) for f in self.receive_formats},
-                            telephone_event=self.telephone_event,
-                            comfort_noise=self.comfort_noise)
+        events, noise = self.telephone_event, self.comfort_noise
+        return PayloadTypes(
+            {f.incoming_payload_type: self._codec(f) for f in self.receive_formats},
+            telephone_event=events.incoming_payload_type if events else None,
+            comfort_noise=noise.incoming_payload_type if noise else None)

@@ -18,7 +18,8 @@ def test_first_answer_format_is_sent_and_all_common_ones_are_received():
     media = NegotiatedMedia(ANSWER)
     send = media.send_stream()
     assert (send.codec.name, send.payload_type) == ("opus", 111)
-    assert media.telephone_event == 101  # at the clock rate of what we send
+    assert send.send_frame(np.zeros(960, np.int16))  # sanity: it encodes
+    assert media.telephone_event.payload_type == 101  # at the clock rate of what we send
     types = media.payload_types()
     assert sorted(types.audio) == [0, 111]
     assert types.telephone_event == 101 and types.comfort_noise == 13
@@ -27,7 +28,21 @@ def test_first_answer_format_is_sent_and_all_common_ones_are_received():
 
 def test_g711_answer_uses_8k_events():
     media = NegotiatedMedia([ANSWER[1], ANSWER[4], ANSWER[3]])
-    assert media.send_stream().codec.name == "PCMU" and media.telephone_event == 100
+    assert media.send_stream().codec.name == "PCMU"
+    assert media.telephone_event.payload_type == 100
+
+
+def test_each_direction_uses_its_own_payload_type_numbers():
+    # RFC 3264 §6.1: we send with the peer's number and receive with ours.
+    media = NegotiatedMedia([NegotiatedFormat(96, "opus", 48000, 2, receive_payload_type=111),
+                             NegotiatedFormat(97, "telephone-event", 48000,
+                                              receive_payload_type=101)])
+    send = media.send_stream()
+    send.queue_dtmf("1")
+    assert send.payload_type == 96
+    assert send.send_frame(np.zeros(960, np.int16))[0].payload_type == 97
+    types = media.payload_types()
+    assert list(types.audio) == [111] and types.telephone_event == 101
 
 
 def test_fmtp_reaches_the_codec():
