@@ -1,10 +1,30 @@
-"""SRTP and SRTCP (RFC 3711, RFC 7714).
+"""SRTP and SRTCP (RFC 3711, RFC 7714), double SRTP (RFC 8723) and EKT (RFC 8870).
 
-Owns the protection profiles and the packet transforms. May import ``sipperc.rtp`` and the
-shared top-level modules; never the signalling, DTLS or application layers.
+Owns the protection profiles, key derivation, the packet transforms and their per-SSRC state.
+The entry point is ``SrtpSession(profile, master_key=..., master_salt=...)``; every failure is
+an :class:`SrtpError`. May import ``sipperc.rtp`` and the shared top-level modules
+(``keymaterial``, ``log``); never the signalling, DTLS, media or application layers.
 """
 
+from sipperc.srtp import aead, aes_cm_hmac  # noqa: F401 (registers the implementations)
 from sipperc.srtp.ekt_cipher import EKTCipher
+from sipperc.srtp.errors import (
+    AuthenticationError,
+    KeyLimitError,
+    MalformedPacketError,
+    ReplayError,
+    SrtpError,
+)
 from sipperc.srtp.profile import Profile
+from sipperc.srtp.session import SrtpSession
 
-__all__ = ["EKTCipher", "Profile"]
+__all__ = [
+    "AuthenticationError",
+    "EKTCipher",
+    "KeyLimitError",
+    "MalformedPacketError",
+    "Profile",
+    "ReplayError",
+    "SrtpError",
+    "SrtpSession",
+]

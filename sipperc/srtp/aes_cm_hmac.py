@@ -1,0 +1,137 @@
+"""AES_CM_128_HMAC_SHA1_80 and AES_CM_128_HMAC_SHA1_32 for SRTP and SRTCP (RFC 3711).
+
+Encryption is AES in counter mode (§4.1.1): the 16-byte IV is ``(salt * 2^16) XOR (SSRC *
+2^64) XOR (index * 2^16)`` and the low 16 bits count blocks. One counter-mode context is keyed
+per session and given each packet's IV with ``reset_nonce``, because keying a context per packet
+costs more than the rest of the packet's work. Authentication is HMAC-SHA1 (§4.2) over
+``header || encrypted payload || ROC`` for SRTP and over ``header || encrypted part || E ||
+index`` for SRTCP, truncated to 80 or 32 bits (SRTCP always 80, RFC 5764 §4.1.2). The MKI, if
+any, sits between the authenticated portion and the tag (§3.1).
+"""
+
+from __future__ import annotations
+
+import hmac as constant_time
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from sipperc.srtp.errors import AuthenticationError, MalformedPacketError
+from sipperc.srtp.key_derivation import SessionKeys
+from sipperc.srtp.profile import Profile
+from sipperc.srtp.session import SRTCP_E_FLAG, SrtpSession, rtcp_ssrc
+
+AUTHENTICATION_KEY_LENGTH = 20
+
+
+def _counter_mode(key: bytes) -> tuple[Callable[[bytes], None], Callable[[bytes], bytes]]:
+    """AES-CM (RFC 3711 §4.1.1) under one session key: (set the IV, encrypt or decrypt)."""
+    context = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor()
+    return context.reset_nonce, context.update
+
+
+class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
+                                              Profile.AES_CM_128_HMAC_SHA1_32)):
+    """SRTP/SRTCP with AES-CM and HMAC-SHA1 (RFC 3711); create it through SrtpSession."""
+
+    _rtp_iv: Callable[[bytes], None]
+    _rtp_crypt: Callable[[bytes], bytes]
+    _rtcp_iv: Callable[[bytes], None]
+    _rtcp_crypt: Callable[[bytes], bytes]
+    _rtp_hmac: hmac.HMAC
+    _rtcp_hmac: hmac.HMAC
+    _rtp_salt: int
+    _rtcp_salt: int
+    _rtp_tag_length: int
+    _rtcp_tag_length: int
+
+    def _install_keys(self, master_key: bytes, master_salt: bytes) -> None:
+        self._use_session_keys(
+            SessionKeys.derive(master_key, master_salt, rtcp=False,
+                               authentication_key_length=AUTHENTICATION_KEY_LENGTH),
+            SessionKeys.derive(master_key, master_salt, rtcp=True,
+                               authentication_key_length=AUTHENTICATION_KEY_LENGTH))
+
+    def _use_session_keys(self, rtp: SessionKeys, rtcp: SessionKeys) -> None:
+        """Key the ciphers; separate from derivation so RFC 3711's vectors can be checked."""
+        self._rtp_iv, self._rtp_crypt = _counter_mode(rtp.encryption_key)
+        self._rtcp_iv, self._rtcp_crypt = _counter_mode(rtcp.encryption_key)
+        # HMAC-SHA1 is what RFC 3711 §4.2.1 specifies; it is not used as a plain hash here.
+        self._rtp_hmac = hmac.HMAC(rtp.authentication_key, hashes.SHA1())  # noqa: S303
+        self._rtcp_hmac = hmac.HMAC(rtcp.authentication_key, hashes.SHA1())  # noqa: S303
+        self._rtp_salt = int.from_bytes(rtp.salt)
+        self._rtcp_salt = int.from_bytes(rtcp.salt)
+        self._rtp_tag_length = self.profile.parameters.srtp_auth_tag_length
+        self._rtcp_tag_length = self.profile.parameters.srtcp_auth_tag_length
+
+    def _nonce_base(self, ssrc: int, rtcp: bool) -> int:
+        return (self._rtcp_salt if rtcp else self._rtp_salt) << 16 ^ ssrc << 64
+
+    def protect(self, rtp: bytes) -> bytes:
+        """Protect one RTP packet (RFC 3711 §3.3); see :meth:`SrtpSession.protect`."""
+        length, stream, index = self._sending(rtp)
+        self._rtp_iv((stream.nonce_base ^ index << 16).to_bytes(16))
+        out = rtp[:length] + self._rtp_crypt(rtp[length:])
+        mac = self._rtp_hmac.copy()
+        mac.update(out + (index >> 16).to_bytes(4))
+        return out + self._mki + mac.finalize()[:self._rtp_tag_length]
+
+    def unprotect(self, srtp: bytes) -> bytes:
+        """Check and decrypt one SRTP packet (RFC 3711 §3.3)."""
+        tag_at = len(srtp) - self._rtp_tag_length
+        end = tag_at - self._mki_length
+        if self._mki and end >= 12 and srtp[end:tag_at] != self._mki:
+            raise AuthenticationError("SRTP packet carries an unknown MKI")
+        length, stream, index = self._receiving(srtp, self._rtp_tag_length + self._mki_length)
+        if stream is None:
+            return self._unprotect_first(srtp)
+        mac = self._rtp_hmac.copy()
+        mac.update(srtp[:end] + (index >> 16).to_bytes(4))
+        if not constant_time.compare_digest(mac.finalize()[:self._rtp_tag_length],
+                                            srtp[tag_at:]):
+            raise AuthenticationError(f"SRTP tag does not verify (SSRC {srtp[8:12].hex()}, "
+                                      f"index {index})")
+        stream.accept(index)
+        self._rtp_iv((stream.nonce_base ^ index << 16).to_bytes(16))
+        return srtp[:length] + self._rtp_crypt(srtp[length:end])
+
+    def protect_rtcp(self, rtcp: bytes) -> bytes:
+        """Protect one compound RTCP packet (RFC 3711 §3.4)."""
+        stream = self._rtcp_stream(self._rtcp_tx, rtcp_ssrc(rtcp))
+        index = stream.next_index()
+        if self.encrypt_rtcp:
+            self._rtcp_iv((stream.nonce_base ^ index << 16).to_bytes(16))
+            out = rtcp[:8] + self._rtcp_crypt(rtcp[8:]) + (SRTCP_E_FLAG | index).to_bytes(4)
+        else:
+            out = rtcp + index.to_bytes(4)
+        mac = self._rtcp_hmac.copy()
+        mac.update(out)
+        return out + self._mki + mac.finalize()[:self._rtcp_tag_length]
+
+    def unprotect_rtcp(self, srtcp: bytes) -> bytes:
+        """Check and decrypt one SRTCP packet (RFC 3711 §3.4)."""
+        tag_at = len(srtcp) - self._rtcp_tag_length
+        end = tag_at - len(self._mki)
+        if end < 12:
+            raise MalformedPacketError(f"SRTCP packet of {len(srtcp)} bytes is too short for "
+                                       "header, index and tag")
+        if self._mki and srtcp[end:tag_at] != self._mki:
+            raise AuthenticationError("SRTCP packet carries an unknown MKI")
+        ssrc = rtcp_ssrc(srtcp)
+        word = int.from_bytes(srtcp[end - 4:end])
+        index = word & ~SRTCP_E_FLAG
+        stream = self._rtcp_stream(self._rtcp_rx, ssrc)
+        stream.check(index)
+        mac = self._rtcp_hmac.copy()
+        mac.update(srtcp[:end])
+        if not constant_time.compare_digest(mac.finalize()[:self._rtcp_tag_length],
+                                            srtcp[tag_at:]):
+            raise AuthenticationError(f"SRTCP tag does not verify (SSRC {ssrc.hex()}, "
+                                      f"index {index})")
+        stream.accept(index)
+        self._rtcp_rx.setdefault(ssrc, stream)
+        if word & SRTCP_E_FLAG:
+            self._rtcp_iv((stream.nonce_base ^ index << 16).to_bytes(16))
+            return srtcp[:8] + self._rtcp_crypt(srtcp[8:end - 4])
+        return srtcp[:end - 4]

@@ -1,0 +1,38 @@
+"""The errors SRTP, SRTCP, double SRTP and EKT processing raise.
+
+Every failure is a :class:`SrtpError`, so a media path needs one ``except`` clause to drop a
+bad packet; the subclasses say why, for statistics and logs. No message ever contains key
+material.
+"""
+
+from __future__ import annotations
+
+
+class SrtpError(Exception):
+    """An SRTP or SRTCP packet could not be protected or unprotected."""
+
+
+class MalformedPacketError(SrtpError):
+    """The packet is too short or its RTP/RTCP header is malformed."""
+
+
+class AuthenticationError(SrtpError):
+    """The authentication tag does not verify (RFC 3711 §3.3 step 5).
+
+    The packet is forged, damaged, or protected under another key. Also raised for an unknown
+    EKT SPI (RFC 8870 §4.3.2 step 2) and a malformed Original Header Block (RFC 8723 §4).
+    """
+
+
+class ReplayError(SrtpError):
+    """The packet index was already received, or is older than the replay window.
+
+    RFC 3711 §3.3.2. On the sending side, protecting an index again would reuse a keystream.
+    """
+
+
+class KeyLimitError(SrtpError):
+    """The master key has protected as many packets as its profile allows.
+
+    RFC 3711 §9.2: 2^48 SRTP and 2^31 SRTCP packets; a new key must be negotiated.
+    """

@@ -1,0 +1,234 @@
+"""The SRTP session: the one entry point for protecting and unprotecting RTP and RTCP.
+
+``SrtpSession(profile, master_key=..., master_salt=...)`` returns the implementation for the
+profile (AES-CM with HMAC-SHA1, AES-GCM, or double AES-GCM); every one has the same four
+methods and keeps per-SSRC state for both directions.
+
+The RTP hot paths are written for speed, because Python pays for every operation: the RTP
+header is only measured, never parsed into objects; ciphers are keyed once per session; each
+stream precomputes the salt-and-SSRC part of its IVs as an integer; streams are looked up by
+the four SSRC bytes as they are in the packet; and the next packet in order takes a shortcut
+through the index estimate and the replay list (see :mod:`sipperc.srtp.stream`).
+
+Failures raise :class:`~sipperc.srtp.errors.SrtpError` subclasses. A receiving stream is
+kept only once a packet from its SSRC authenticates, so forged packets with random SSRCs cost
+no memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sipperc.keymaterial import redacted
+from sipperc.rtp.error import RtpError
+from sipperc.rtp.packet import rtp_header_length
+from sipperc.srtp.errors import MalformedPacketError, SrtpError
+from sipperc.srtp.profile import Profile
+from sipperc.srtp.stream import SrtcpStream, SrtpStream
+
+DEFAULT_REPLAY_WINDOW = 128
+SRTCP_E_FLAG = 0x80000000
+"""RFC 3711 §3.4: the top bit of the word after the encrypted portion: "E", encrypted."""
+MAX_MKI_LENGTH = 255
+
+
+def malformed(packet: bytes) -> MalformedPacketError:
+    """The error for an RTP packet whose header the hot path found malformed."""
+    try:
+        rtp_header_length(packet)
+    except RtpError as exc:
+        return MalformedPacketError(str(exc))
+    return MalformedPacketError(f"SRTP packet of {len(packet)} bytes is too short for its "
+                                "header and tag")
+
+
+def rtcp_ssrc(packet: bytes) -> bytes:
+    """The sender SSRC of a compound RTCP packet, as its 4 bytes: SRTCP is keyed by it."""
+    if len(packet) < 8:
+        raise MalformedPacketError(f"RTCP packet of {len(packet)} bytes is shorter than the "
+                                   "8-byte header")
+    if packet[0] >> 6 != 2:
+        raise MalformedPacketError(f"RTCP version {packet[0] >> 6}, expected 2")
+    return packet[4:8]
+
+
+class SrtpSession:
+    """SRTP and SRTCP for one master key and salt, for any number of SSRCs (RFC 3711 §3.2).
+
+    - ``replay_window``: size in packets of each stream's replay window (RFC 3711 §3.3.2,
+      at least 64); it also bounds how late a reordered packet may arrive.
+    - ``mki``: the Master Key Identifier to put in and expect on every packet (RFC 3711 §3.1),
+      or None. It must not be used with EKT (RFC 8870 §4).
+    - ``encrypt_rtcp``: False sends SRTCP with E=0, authenticated only (RFC 3711 §3.4,
+      ``UNENCRYPTED_SRTCP`` in SDES); received packets are handled by their own E flag.
+
+    The first SRTCP index sent is 0, as RFC 3711 §3.4 says (libsrtp starts at 1; each accepts
+    the other's).
+    """
+
+    _implementations: ClassVar[dict[Profile, type[SrtpSession]]] = {}
+    profile: Profile
+
+    def __init_subclass__(cls, profiles: tuple[Profile, ...] = (), **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for profile in profiles:
+            SrtpSession._implementations[profile] = cls
+
+    def __new__(cls, profile: Profile, *args: Any, **kwargs: Any) -> SrtpSession:
+        """Pick the implementation class registered for ``profile``."""
+        implementation = SrtpSession._implementations.get(profile) if cls is SrtpSession else cls
+        if implementation is None:
+            raise ValueError(f"no SRTP implementation for profile {profile!r}")
+        return object.__new__(implementation)
+
+    def __init__(self, profile: Profile, *, master_key: bytes, master_salt: bytes,
+                 replay_window: int = DEFAULT_REPLAY_WINDOW, mki: bytes | None = None,
+                 encrypt_rtcp: bool = True) -> None:
+        if len(master_key) != profile.master_key_length:
+            raise ValueError(f"{profile.name} needs a {profile.master_key_length}-byte master "
+                             f"key, got {redacted(master_key)}")
+        if len(master_salt) != profile.master_salt_length:
+            raise ValueError(f"{profile.name} needs a {profile.master_salt_length}-byte master "
+                             f"salt, got {redacted(master_salt)}")
+        if replay_window < 64:
+            raise ValueError(f"replay window of {replay_window} packets; RFC 3711 §3.3.2 asks "
+                             "for at least 64")
+        if mki is not None and not 1 <= len(mki) <= MAX_MKI_LENGTH:
+            raise ValueError(f"MKI of {len(mki)} bytes; it must be 1 to 255 bytes")
+        self.profile = profile
+        self.replay_window = replay_window
+        self.encrypt_rtcp = encrypt_rtcp
+        self._mki = bytes(mki or b"")
+        self._mki_length = len(self._mki)
+        self._rtp_tx: dict[bytes, SrtpStream] = {}
+        self._rtp_rx: dict[bytes, SrtpStream] = {}
+        self._rtcp_tx: dict[bytes, SrtcpStream] = {}
+        self._rtcp_rx: dict[bytes, SrtcpStream] = {}
+        self._install_keys(bytes(master_key), bytes(master_salt))
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {self.profile.name}, master key "
+                f"<{self.profile.master_key_length} bytes>, {len(self._rtp_tx)} sending and "
+                f"{len(self._rtp_rx)} receiving SSRCs>")
+
+    @property
+    def mki(self) -> bytes | None:
+        """The Master Key Identifier carried on every packet, or None."""
+        return self._mki or None
+
+    def _install_keys(self, master_key: bytes, master_salt: bytes) -> None:
+        raise NotImplementedError
+
+    def _nonce_base(self, ssrc: int, rtcp: bool) -> int:
+        """What the cipher precomputes from its session salt and the SSRC for each IV."""
+        raise NotImplementedError
+
+    def _new_rtp_tx(self, ssrc: bytes) -> SrtpStream:
+        stream = self._rtp_tx[ssrc] = SrtpStream(self.replay_window,
+                                                 self._nonce_base(int.from_bytes(ssrc), False))
+        return stream
+
+    def _sending(self, rtp: bytes) -> tuple[int, SrtpStream, int]:
+        """The header length, stream and (recorded) index of an RTP packet to protect.
+
+        :class:`~sipperc.srtp.aead.AeadSession` has this inline, for speed; keep them alike.
+        """
+        try:  # the header length (RFC 3550 §5.1, §5.3.1), without parsing the header
+            first = rtp[0]
+            length = 12 + ((first & 0x0F) << 2)
+            if first & 0x10:
+                length += 4 + ((rtp[length + 2] << 8 | rtp[length + 3]) << 2)
+        except IndexError:
+            raise malformed(rtp) from None
+        if first & 0xC0 != 0x80 or len(rtp) < length:
+            raise malformed(rtp)
+        ssrc = rtp[8:12]
+        stream = self._rtp_tx.get(ssrc) or self._new_rtp_tx(ssrc)
+        seq = rtp[2] << 8 | rtp[3]
+        index = stream.highest + 1
+        if seq == index & 0xFFFF:  # the next packet in order (see sipperc.srtp.stream)
+            stream.highest = index
+        else:
+            index = stream.send_index(seq)
+        return length, stream, index
+
+    def _receiving(self, srtp: bytes, trailer: int) -> tuple[int, SrtpStream | None, int]:
+        """The header length, stream and index of an SRTP packet, checked against replay.
+
+        ``trailer`` is how many bytes (tag, MKI) follow the encrypted payload. The stream is
+        None for an SSRC not received yet: hand the packet to :meth:`_unprotect_first`. Record
+        the index with ``stream.accept(index)`` once the packet authenticates.
+        :class:`~sipperc.srtp.aead.AeadSession` has this inline, for speed; keep them alike.
+        """
+        try:
+            first = srtp[0]
+            length = 12 + ((first & 0x0F) << 2)
+            if first & 0x10:
+                length += 4 + ((srtp[length + 2] << 8 | srtp[length + 3]) << 2)
+        except IndexError:
+            raise malformed(srtp) from None
+        if first & 0xC0 != 0x80 or len(srtp) < length + trailer:
+            raise malformed(srtp)
+        stream = self._rtp_rx.get(srtp[8:12])
+        if stream is None:
+            return length, None, 0
+        index = stream.estimate(srtp[2] << 8 | srtp[3])
+        stream.check(index)
+        return length, stream, index
+
+    def _unprotect_first(self, srtp: bytes) -> bytes:
+        """Unprotect the first packet of an SSRC; its stream is kept only if it authenticates."""
+        ssrc = srtp[8:12]
+        self._rtp_rx[ssrc] = SrtpStream(self.replay_window,
+                                        self._nonce_base(int.from_bytes(ssrc), False))
+        try:
+            return self.unprotect(srtp)
+        except SrtpError:
+            del self._rtp_rx[ssrc]
+            raise
+
+    def _rtcp_stream(self, streams: dict[bytes, SrtcpStream], ssrc: bytes) -> SrtcpStream:
+        """The SRTCP stream of ``ssrc``; a new receiving one is stored by the caller."""
+        stream = streams.get(ssrc)
+        if stream is None:
+            stream = SrtcpStream(self.replay_window, self._nonce_base(int.from_bytes(ssrc), True))
+            if streams is self._rtcp_tx:
+                streams[ssrc] = stream
+        return stream
+
+    def roc(self, ssrc: int, *, outbound: bool = True) -> int | None:
+        """The roll-over counter of a sending (or receiving) SSRC, None if not seen yet."""
+        stream = (self._rtp_tx if outbound else self._rtp_rx).get(ssrc.to_bytes(4))
+        return None if stream is None else stream.roc
+
+    def set_roc(self, ssrc: int, roc: int, *, seq: int = 0, outbound: bool = False) -> None:
+        """Restart a stream at roll-over counter ``roc`` (RFC 3711 §3.3.1, late joiners).
+
+        ``seq`` is the SEQ of a packet known to belong to that ROC (an EKT field gives the ROC
+        of the packet that carries it, RFC 8870 §4.1); later indices are estimated around it.
+        For a receiver this is how a ROC learned out of band (SDES, RFC 4568 §6.4.1; EKT)
+        seeds the estimate. Replaces the stream's state, replay list included.
+        """
+        if not 0 <= roc < 1 << 32:
+            raise ValueError(f"ROC {roc} is not 32 bits")
+        if not 0 <= seq <= 0xFFFF:
+            raise ValueError(f"SEQ {seq} is not 16 bits")
+        streams = self._rtp_tx if outbound else self._rtp_rx
+        streams[ssrc.to_bytes(4)] = SrtpStream(self.replay_window, self._nonce_base(ssrc, False),
+                                               roc << 16 | seq)
+
+    def protect(self, rtp: bytes) -> bytes:
+        """Protect one RTP packet (RFC 3711 §3.3)."""
+        raise NotImplementedError
+
+    def unprotect(self, srtp: bytes) -> bytes:
+        """Check and decrypt one SRTP packet, returning the RTP packet (RFC 3711 §3.3)."""
+        raise NotImplementedError
+
+    def protect_rtcp(self, rtcp: bytes) -> bytes:
+        """Protect one compound RTCP packet (RFC 3711 §3.4)."""
+        raise NotImplementedError
+
+    def unprotect_rtcp(self, srtcp: bytes) -> bytes:
+        """Check and decrypt one SRTCP packet, returning the compound RTCP packet."""
+        raise NotImplementedError
