@@ -210,6 +210,8 @@ class RtpSession:
         self.receiver = receiver or ConferenceReceiver(
             receive, sample_rate or send.codec.sample_rate, send.ptime)
         self.rtcp = RtcpSchedule(session_bandwidth, now)
+        # Jitter is in the timestamp units of what the peer sends, whatever we send.
+        self._clock_rates = {pt: codec.clock_rate for pt, codec in receive().audio.items()}
         self._remotes: dict[int, _Remote] = {}
         self._sent_since_report = False
         self._remote_report: ReportBlock | None = None
@@ -265,8 +267,10 @@ class RtpSession:
         events: list[MediaEvent] = []
         remote = self._remotes.get(packet.ssrc)
         if remote is None:
+            clock_rate = self._clock_rates.get(packet.payload_type,
+                                               self.send_stream.codec.clock_rate)
             remote = self._remotes[packet.ssrc] = _Remote(
-                ReceptionStatistics(self.send_stream.codec.clock_rate, packet.sequence_number))
+                ReceptionStatistics(clock_rate, packet.sequence_number))
             events.append(SourceJoined(packet.ssrc))
             log.info("new RTP source", ssrc=f"{packet.ssrc:08x}")
         remote.reception.update(packet.sequence_number, packet.timestamp, now)
@@ -389,7 +393,7 @@ class RtpSession:
     def statistics(self) -> SessionStatistics:
         """Everything counted so far, per stream."""
         report = self._remote_report
-        clock = self.send_stream.codec.clock_rate
+        clock = self.send_stream.codec.clock_rate  # the peer reports our stream's jitter
         send = SendStatistics(
             self.ssrc, self.send_stream.packets_sent, self.send_stream.octets_sent,
             report.fraction_lost / 256 if report else None,

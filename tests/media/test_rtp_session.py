@@ -164,3 +164,16 @@ def test_rtcp_mux_demultiplexing():
     assert not is_rtcp(bytes([0x80, 0])) and not is_rtcp(bytes([0x80, 0x80 | 111]))
     report = parse_rtcp(g711_session().bye(0.0))[0]
     assert isinstance(report, ReceiverReport)  # nothing sent yet: an RR
+
+
+def test_jitter_is_measured_in_the_clock_of_what_arrives():
+    # We send Opus (48 kHz clock) but receive PCMU (8 kHz): jitter must use 8 kHz units.
+    receiver = RtpSession(SendStream(Opus(48000), 111),
+                          lambda: PayloadTypes({0: G711("PCMU"), 111: Opus(48000)}), now=0.0)
+    sender = g711_session()
+    for tick in range(100):
+        late = 0.01 * (tick % 2)  # transit alternates 0 / 10 ms: A.8 converges to 10 ms
+        for datagram in sender.send_frame(np.zeros(160, np.int16), tick * 0.02):
+            receiver.receive(datagram, tick * 0.02 + late)
+    (stats,) = receiver.statistics().receive
+    assert stats.jitter == pytest.approx(0.01, rel=0.05)
