@@ -3,6 +3,8 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipperc.media.codecs.g711 import G711
 from sipperc.media.codecs.opus import Opus
@@ -177,3 +179,13 @@ def test_jitter_is_measured_in_the_clock_of_what_arrives():
             receiver.receive(datagram, tick * 0.02 + late)
     (stats,) = receiver.statistics().receive
     assert stats.jitter == pytest.approx(0.01, rel=0.05)
+
+
+@given(st.binary(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_arbitrary_datagrams_never_raise(datagram):
+    session = g711_session()
+    events = session.receive(datagram, 0.0)  # dropped and counted, or accepted: never raises
+    stats = session.statistics()
+    assert len(events) + stats.discarded_rtp + stats.discarded_rtcp <= 1
+    session.read_frame(0.02)

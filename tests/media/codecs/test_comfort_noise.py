@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sipperc.media.codecs.audio_codec import CodecError
 from sipperc.media.codecs.comfort_noise import ComfortNoise, reflection_to_lpc
@@ -38,3 +40,16 @@ def test_step_up_recursion():
 def test_bad_payload(payload):
     with pytest.raises(CodecError):
         ComfortNoise().update(payload)
+
+
+@given(st.binary(max_size=40))
+def test_arbitrary_payloads_raise_only_codec_error(payload):
+    cn = ComfortNoise(8000, seed=0)
+    try:
+        cn.update(payload)
+    except CodecError:
+        return
+    noise = cn.generate(160)
+    assert len(noise) == 160 and noise.dtype == np.int16
+    if 10 <= payload[0] <= 80:  # louder clips at full scale, quieter drowns in 16-bit steps
+        assert abs(dbov(noise) - payload[0]) <= 1

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipperc.media.codecs.audio_codec import CodecError
 from sipperc.media.codecs.opus import Opus
@@ -85,3 +87,15 @@ def test_bad_settings():
         Opus(44100)
     with pytest.raises(CodecError, match="maxaveragebitrate"):
         Opus.from_fmtp({"maxaveragebitrate": "fast"})
+
+
+@given(st.binary(min_size=1, max_size=400))
+@settings(max_examples=300, deadline=None)
+def test_arbitrary_payloads_raise_only_codec_error(payload):
+    codec = Opus(48000)
+    try:
+        codec.decode(payload)
+        codec.duration(payload)
+    except CodecError:
+        pass
+    assert len(codec.conceal(960, payload)) == 960
