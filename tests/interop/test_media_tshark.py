@@ -15,7 +15,9 @@ tshark captures it; then, from the capture alone, we check that:
 
 import shutil
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from twisted.internet import reactor, task
@@ -77,7 +79,9 @@ class TsharkMediaTests(TestCase):
 
     @inlineCallbacks
     def test_tshark_validates_rtp_and_rtcp(self):
-        capture = self.mktemp() + ".pcapng"
+        workdir = Path(tempfile.mkdtemp(prefix="sipperc-media-tshark-"))
+        self.addCleanup(shutil.rmtree, workdir, ignore_errors=True)
+        capture = str(workdir / "call.pcapng")
         ports = " or ".join(f"port {p}" for p in (*self.rtp_ports, *self.rtcp_ports))
         tshark = subprocess.Popen(["tshark", "-i", "lo", "-f", f"udp and ({ports})",
                                    "-a", f"duration:{SECONDS + 10:.0f}", "-w", capture],
