@@ -14,10 +14,11 @@ seconds (the NTP timestamps of sender reports are derived from it), and returns 
   every valid remote source (loss, RFC 3550 A.3; jitter, A.8; LSR/DLSR so the peer can compute
   the round-trip time), then SDES CNAME; BYE when the session ends (§6.6). A received report
   about our stream gives the peer's view of our loss and jitter, and the RTT (§6.4.1).
-- Protection is pluggable: a :class:`Transform` with ``protect``/``unprotect`` for RTP and RTCP
-  (:class:`PlainRtp` for none; ``sipperc.srtp.SrtpSession`` for SDES or DTLS-SRTP keys; the
-  PERC double transform later), so one session class serves all three cases. Packets that fail
-  parsing or authentication are dropped and counted, never raised.
+- Protection is pluggable: a :class:`~sipperc.media.transform.Transform` with
+  ``protect``/``unprotect`` for RTP and RTCP (``PlainRtp`` for none; ``SrtpTransform`` over two
+  ``sipperc.srtp.SrtpSession`` contexts for SDES or DTLS-SRTP keys; the PERC double transform
+  later), so one session class serves all three cases. Packets that fail parsing or
+  authentication are dropped and counted, never raised.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import base64
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from twisted.logger import Logger
 
@@ -38,6 +38,7 @@ from sipperc.media.receive_stream import PayloadTypes
 from sipperc.media.reception import ReceptionStatistics, ntp_short, ntp_timestamp, round_trip_time
 from sipperc.media.rtcp_schedule import RtcpSchedule
 from sipperc.media.send_stream import SendStream
+from sipperc.media.transform import PlainRtp, Transform
 from sipperc.rtp import (
     AudioLevel,
     Goodbye,
@@ -60,51 +61,6 @@ from sipperc.rtp import (
 log = Logger(namespace="sipperc.media")
 
 MAX_REPORT_BLOCKS = 31  # the RC field is 5 bits (RFC 3550 §6.4.1)
-
-
-class Transform(Protocol):
-    """Protection of RTP and RTCP packets.
-
-    ``unprotect`` and ``unprotect_rtcp`` raise for a packet they refuse (failed
-    authentication, replay, truncation): ``sipperc.srtp.SrtpError``, or libsrtp's error when
-    pylibsrtp stands in. Whatever the type, the session drops that packet and counts it.
-    """
-
-    def protect(self, rtp: bytes) -> bytes:
-        """Protect one RTP packet."""
-        ...
-
-    def unprotect(self, srtp: bytes) -> bytes:
-        """Authenticate and decrypt one RTP packet."""
-        ...
-
-    def protect_rtcp(self, rtcp: bytes) -> bytes:
-        """Protect one compound RTCP packet."""
-        ...
-
-    def unprotect_rtcp(self, srtcp: bytes) -> bytes:
-        """Authenticate and decrypt one compound RTCP packet."""
-        ...
-
-
-class PlainRtp:
-    """No protection: RTP and RTCP as RFC 3550 defines them (legacy peers only)."""
-
-    def protect(self, rtp: bytes) -> bytes:
-        """Unchanged."""
-        return rtp
-
-    def unprotect(self, srtp: bytes) -> bytes:
-        """Unchanged."""
-        return srtp
-
-    def protect_rtcp(self, rtcp: bytes) -> bytes:
-        """Unchanged."""
-        return rtcp
-
-    def unprotect_rtcp(self, srtcp: bytes) -> bytes:
-        """Unchanged."""
-        return srtcp
 
 
 def random_cname() -> str:

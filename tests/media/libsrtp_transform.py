@@ -1,22 +1,22 @@
-"""libsrtp (through pylibsrtp) as an RtpSession transform, one context per direction as SDES
-keys it, so the media tests run real SRTP against the reference implementation."""
+"""libsrtp (through pylibsrtp) contexts inside our SrtpTransform, one per direction as SDES
+keys them, so the media tests run real SRTP against the reference implementation."""
 
 import pylibsrtp
+
+from sipperc.media.transform import SrtpTransform
 
 KEY = bytes(range(30))  # 16-byte key + 14-byte salt
 
 
-class LibSrtp:
-    def __init__(self, send_key, receive_key):
-        def session(key, direction):
-            return pylibsrtp.Session(pylibsrtp.Policy(
-                key=key, ssrc_type=direction,
-                srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80))
-        self._tx = session(send_key, pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
-        self._rx = session(receive_key, pylibsrtp.Policy.SSRC_ANY_INBOUND)
-        self.protect, self.protect_rtcp = self._tx.protect, self._tx.protect_rtcp
-        self.unprotect, self.unprotect_rtcp = self._rx.unprotect, self._rx.unprotect_rtcp
+def libsrtp(key, direction):
+    return pylibsrtp.Session(pylibsrtp.Policy(
+        key=key, ssrc_type=direction,
+        srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80))
 
 
 def srtp_pair():
-    return LibSrtp(KEY, KEY[::-1]), LibSrtp(KEY[::-1], KEY)
+    a_to_b, b_to_a = KEY, KEY[::-1]
+    return (SrtpTransform(libsrtp(a_to_b, pylibsrtp.Policy.SSRC_ANY_OUTBOUND),
+                          libsrtp(b_to_a, pylibsrtp.Policy.SSRC_ANY_INBOUND)),
+            SrtpTransform(libsrtp(b_to_a, pylibsrtp.Policy.SSRC_ANY_OUTBOUND),
+                          libsrtp(a_to_b, pylibsrtp.Policy.SSRC_ANY_INBOUND)))
