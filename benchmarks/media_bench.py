@@ -5,6 +5,8 @@ One command: ``.venv/bin/python benchmarks/media_bench.py [--sources 50] [--seco
 sipperc's figures run the receive path for ``--sources`` simultaneous PCMU streams of speech,
 20 ms packets, in simulated time as fast as the CPU allows:
 
+- "RtpSession + SRTP (GCM)": SRTP datagrams (AEAD_AES_128_GCM, ``sipperc.srtp``) into one
+  ``RtpSession``: authentication and decryption, then as the next line;
 - "RtpSession datagrams in": whole RTP datagrams (with the RFC 6464 level extension) into one
   ``RtpSession``: RTP parsing, the extension lookup, RFC 3550 reception statistics, then as
   below; the playout is ``read_frame``;
@@ -12,7 +14,7 @@ sipperc's figures run the receive path for ``--sources`` simultaneous PCMU strea
   20 ms tick and source the playout decision, G.711 decoding and concealment bookkeeping, then
   the mix of all sources with soft clipping and the active-speaker update.
 
-No SRTP in either (that cost is ``benchmarks/srtp_bench.py``'s). CPU time is
+CPU time is
 ``time.process_time`` over the run; the real-time load is CPU seconds per second of audio (the
 target: under 25% of one core for 50).
 
@@ -40,8 +42,10 @@ from sipperc.media.jitter_buffer import BufferedPacket
 from sipperc.media.receive_stream import PayloadTypes
 from sipperc.media.rtp_session import RtpSession
 from sipperc.media.send_stream import SendStream
+from sipperc.media.transform import PlainRtp, Transform
 from sipperc.media.wav_file import read_wav
 from sipperc.rtp import AudioLevel, HeaderExtension, RtpPacket
+from sipperc.srtp import Profile, SrtpSession
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -79,12 +83,19 @@ def sipperc_run(packets: list[list[bytes]]) -> float:
     return spent
 
 
-def session_run(packets: list[list[bytes]]) -> float:
+def session_run(packets: list[list[bytes]], srtp: bool = False) -> float:
+    transform: Transform = PlainRtp()
+    protect = PlainRtp().protect
+    if srtp:
+        key, salt = bytes(range(16)), bytes(range(12))
+        transform = SrtpSession(Profile.AEAD_AES_128_GCM, master_key=key, master_salt=salt)
+        protect = SrtpSession(Profile.AEAD_AES_128_GCM, master_key=key,
+                              master_salt=salt).protect
     session = RtpSession(SendStream(G711("PCMU"), 0), lambda: PayloadTypes({0: G711("PCMU")}),
-                         now=0.0)
+                         now=0.0, transform=transform)
     extension = HeaderExtension.from_elements([AudioLevel(30, True).element(1)])
-    datagrams = [[bytes(RtpPacket(False, 0, tick & 0xFFFF, tick * FRAME, 0x1000 + ssrc,
-                                  extension=extension, payload=payload))
+    datagrams = [[protect(bytes(RtpPacket(False, 0, tick & 0xFFFF, tick * FRAME, 0x1000 + ssrc,
+                                          extension=extension, payload=payload)))
                   for ssrc, payload in enumerate(payloads)]
                  for tick, payloads in enumerate(packets)]
     start = time.process_time()
@@ -96,6 +107,7 @@ def session_run(packets: list[list[bytes]]) -> float:
     spent = time.process_time() - start
     received = sum(r.packets_received for r in session.statistics().receive)
     assert received >= (len(packets) - 1) * len(packets[0]), received
+    assert session.statistics().discarded_rtp == 0
     return spent
 
 
@@ -119,6 +131,7 @@ def main() -> None:
     ticks = int(args.seconds / 0.02)
     packets = make_packets(args.sources, ticks)
     runs: list[tuple[str, Callable[[list[list[bytes]]], float]]] = [
+        ("RtpSession + SRTP (GCM)", lambda p: session_run(p, srtp=True)),
         ("RtpSession datagrams in", session_run),
         ("ConferenceReceiver", sipperc_run),
         ("numpy G.711 decode only", decode_only(

@@ -1,4 +1,4 @@
-"""Two media endpoints over real UDP on 127.0.0.1 with SRTP (libsrtp) on.
+"""Two media endpoints over real UDP on 127.0.0.1 with SRTP (sipperc's AEAD_AES_128_GCM) on.
 
 The long runs (30 s of speech per codec, lossless and with 10% loss plus reordering) keep real
 sockets but run on simulated time: a ``task.Clock`` drives both endpoints' audio clocks and the
@@ -17,9 +17,10 @@ from sipperc.media.level import dbov
 from sipperc.media.receive_stream import PayloadTypes
 from sipperc.media.rtp_session import RtpSession, SourceJoined
 from sipperc.media.send_stream import SendStream
+from sipperc.media.transform import SrtpTransform
 from sipperc.media.wav_file import WavFileSource
+from sipperc.srtp import Profile, SrtpSession
 from tests.media.audio_checks import AUDIO, aligned, correlation, snr
-from tests.media.libsrtp_transform import srtp_pair
 from tests.media.lossy_network import LossyNetwork, RecordingSink
 
 CODEC_SETUPS = {  # name: (encoding, clock, channels, payload type, speech file)
@@ -27,6 +28,16 @@ CODEC_SETUPS = {  # name: (encoding, clock, channels, payload type, speech file)
     "G722": ("G722", 8000, 1, 9, "speech-16k.wav"),
     "opus": ("opus", 48000, 2, 111, "speech-16k.wav"),
 }
+
+
+def gcm(key):
+    return SrtpSession(Profile.AEAD_AES_128_GCM, master_key=key[:16], master_salt=key[16:28])
+
+
+def srtp_pair():
+    """SDES-style keys: one per direction, each side protecting with its own."""
+    a_to_b, b_to_a = bytes(range(28)), bytes(range(100, 128))
+    return (SrtpTransform(gcm(a_to_b), gcm(b_to_a)), SrtpTransform(gcm(b_to_a), gcm(a_to_b)))
 
 
 def make_session(codec_name, transform, now):

@@ -2,6 +2,7 @@ import base64
 import random
 
 import numpy as np
+import pylibsrtp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from sipperc.media.rtp_session import (
     is_rtcp,
 )
 from sipperc.media.send_stream import SendStream
+from sipperc.media.transform import SrtpTransform
 from sipperc.rtp import (
     ReceiverReport,
     SdesItem,
@@ -28,8 +30,9 @@ from sipperc.rtp import (
     parse_rtcp,
     parse_rtp,
 )
+from sipperc.srtp import Profile, SrtpSession
 from tests.media.audio_checks import snr, speech
-from tests.media.libsrtp_transform import srtp_pair
+from tests.media.libsrtp_transform import KEY, libsrtp, srtp_pair
 
 
 def g711_session(now=0.0, transform=None, **kwargs):
@@ -189,3 +192,23 @@ def test_arbitrary_datagrams_never_raise(datagram):
     stats = session.statistics()
     assert len(events) + stats.discarded_rtp + stats.discarded_rtcp <= 1
     session.read_frame(0.02)
+
+
+def test_sipperc_srtp_on_one_side_libsrtp_on_the_other():
+    a_to_b, b_to_a = KEY, KEY[::-1]
+
+    def ours(key):
+        return SrtpSession(Profile.AES_CM_128_HMAC_SHA1_80, master_key=key[:16],
+                           master_salt=key[16:])
+    a = g711_session(transform=SrtpTransform(ours(a_to_b), ours(b_to_a)))
+    b = g711_session(transform=SrtpTransform(
+        libsrtp(b_to_a, pylibsrtp.Policy.SSRC_ANY_OUTBOUND),
+        libsrtp(a_to_b, pylibsrtp.Policy.SSRC_ANY_INBOUND)))
+    pcm = speech(8000)
+    heard_a, heard_b, _ = converse(a, b, pcm, np.roll(pcm, 40000), 12.0)
+    assert snr(pcm[:80000], heard_b, 4000) > 30
+    assert snr(np.roll(pcm, 40000)[:80000], heard_a, 4000) > 30
+    for session in (a, b):
+        stats = session.statistics()
+        assert stats.discarded_rtp == stats.discarded_rtcp == 0
+        assert stats.send.remote_cumulative_lost == 0  # SRTCP reports got through both ways
