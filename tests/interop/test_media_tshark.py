@@ -29,6 +29,7 @@ from sipperc.media.endpoint import MediaEndpoint
 from sipperc.media.receive_stream import PayloadTypes
 from sipperc.media.rtp_session import RtpSession
 from sipperc.media.send_stream import SendStream
+from sipperc.media.serial import extend
 from sipperc.media.wav_file import WavFileSource
 from tests.media.audio_checks import AUDIO
 from tests.media.lossy_network import LossyNetwork, RecordingSink
@@ -36,9 +37,9 @@ from tests.media.lossy_network import LossyNetwork, RecordingSink
 SECONDS = 8.0
 
 
-def g711_session():
-    return RtpSession(SendStream(G711("PCMU"), 0), lambda: PayloadTypes({0: G711("PCMU")}),
-                      now=reactor.seconds())
+def g711_session(sequence=None):
+    return RtpSession(SendStream(G711("PCMU"), 0, sequence=sequence),
+                      lambda: PayloadTypes({0: G711("PCMU")}), now=reactor.seconds())
 
 
 def fields(capture, decode, display_filter, names):
@@ -55,7 +56,8 @@ class TsharkMediaTests(TestCase):
     timeout = 60
 
     def setUp(self):
-        self.a, self.b = g711_session(), g711_session()
+        # A's sequence numbers wrap mid-call: the reports must count loss across the wrap.
+        self.a, self.b = g711_session(sequence=65400), g711_session()
         wav = AUDIO / "speech-8k.wav"
         nowhere = ("127.0.0.1", 9)
         self.endpoint_a = MediaEndpoint(self.a, WavFileSource(wav, loop=True),
@@ -121,17 +123,25 @@ class TsharkMediaTests(TestCase):
         blocks = fields(capture, decode, f"rtcp && ip.src == 127.0.0.1 && "
                         f"udp.srcport == {self.rtcp_ports[1]}",
                         ["frame.time_epoch", "rtcp.ssrc.identifier", "rtcp.ssrc.cum_nr",
-                         "rtcp.ssrc.high_seq", "rtcp.ssrc.jitter", "rtcp.ssrc.fraction"])
+                         "rtcp.ssrc.high_cycles", "rtcp.ssrc.high_seq", "rtcp.ssrc.jitter",
+                         "rtcp.ssrc.fraction"])
         # rtcp.ssrc.identifier lists the block's SSRC, then the SDES chunk's and BYE's.
-        reports = [(float(t), int(lost), int(high), int(jitter))
-                   for t, ssrc, lost, high, jitter, _ in blocks
+        # The extended highest sequence number: cycles in the top 16 bits (RFC 3550 §6.4.1).
+        reports = [(float(t), int(lost), int(cycles) << 16 | int(high), int(jitter))
+                   for t, ssrc, lost, cycles, high, jitter, _ in blocks
                    if ssrc and int(ssrc.split(",")[0], 16) == self.a.ssrc]
         self.assertGreaterEqual(len(reports), 2)
-        first_counted = from_a[1][1]  # RFC 3550 A.1: counting starts after probation
+        # Extend the 16-bit sequence numbers across the wrap as the report's highest sequence
+        # number is (wraps since the first packet, then the sequence number).
+        extended, previous = [], from_a[0][1]
+        for t, seq, _ in from_a:
+            previous = extend(seq, previous, 16)
+            extended.append((t, previous))
+        first_counted = extended[1][1]  # RFC 3550 A.1: counting starts after probation
         for when, lost, high, _jitter in reports:
-            seen = {seq for t, seq, _ in from_a if t <= when and seq <= (high & 0xFFFF)}
-            expected = (high & 0xFFFF) - first_counted + 1
-            received = len({s for s in seen if s >= first_counted})
+            seen = {seq for t, seq in extended if t <= when and first_counted <= seq <= high}
+            expected = high - first_counted + 1
+            received = len(seen)
             self.assertEqual(lost, expected - received)
 
         analysis = subprocess.run(["tshark", "-r", capture, *decode, "-q", "-z", "rtp,streams"],
