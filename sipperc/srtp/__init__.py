@@ -6,8 +6,11 @@ an :class:`SrtpError`. May import ``sipperc.rtp`` and the shared top-level modul
 (``keymaterial``, ``log``); never the signalling, DTLS, media or application layers.
 """
 
-from sipperc.srtp import aead, aes_cm_hmac  # noqa: F401 (registers the implementations)
+from sipperc.srtp import aead, aes_cm_hmac, double  # noqa: F401 (registers the implementations)
+from sipperc.srtp.double import DoubleSrtpSession
+from sipperc.srtp.ekt import EKTParameterSet, EKTPlaintext, FullEKTField, split_ekt_field
 from sipperc.srtp.ekt_cipher import EKTCipher
+from sipperc.srtp.ekt_session import EKTKeyExpiredError, EKTRateLimitError, EKTSession
 from sipperc.srtp.errors import (
     AuthenticationError,
     KeyLimitError,
@@ -15,16 +18,29 @@ from sipperc.srtp.errors import (
     ReplayError,
     SrtpError,
 )
+from sipperc.srtp.hop_by_hop import HopByHopSession, RelayedPacket
+from sipperc.srtp.ohb import OriginalHeaderBlock
 from sipperc.srtp.profile import Profile
 from sipperc.srtp.session import SrtpSession
 
 __all__ = [
     "AuthenticationError",
+    "DoubleSrtpSession",
     "EKTCipher",
+    "EKTKeyExpiredError",
+    "EKTParameterSet",
+    "EKTPlaintext",
+    "EKTRateLimitError",
+    "EKTSession",
+    "FullEKTField",
+    "HopByHopSession",
     "KeyLimitError",
     "MalformedPacketError",
+    "OriginalHeaderBlock",
     "Profile",
+    "RelayedPacket",
     "ReplayError",
     "SrtpError",
     "SrtpSession",
+    "split_ekt_field",
 ]

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sipperc.srtp.errors import AuthenticationError, MalformedPacketError
+from sipperc.srtp.errors import AuthenticationError, MalformedPacketError, SrtpError
 from sipperc.srtp.key_derivation import SessionKeys
 from sipperc.srtp.profile import Profile
 from sipperc.srtp.session import SRTCP_E_FLAG, SrtpSession, malformed, rtcp_ssrc
+from sipperc.srtp.stream import SrtpStream
 
 TAG_LENGTH = 16
 
@@ -91,7 +92,7 @@ class AeadSession(SrtpSession, profiles=(Profile.AEAD_AES_128_GCM, Profile.AEAD_
         ssrc = srtp[8:12]
         stream = self._rtp_rx.get(ssrc)
         if stream is None:
-            return self._unprotect_first(srtp)
+            return self._unprotect_first(srtp, ssrc)
         seq = srtp[2] << 8 | srtp[3]
         index = stream.highest + 1
         in_order = seq == index & 0xFFFF  # the next packet in order (see sipperc.srtp.stream)
@@ -110,6 +111,57 @@ class AeadSession(SrtpSession, profiles=(Profile.AEAD_AES_128_GCM, Profile.AEAD_
         else:
             stream.accept(index)
         return header + payload
+
+    def _open(self, srtp: bytes, trailer: int) -> tuple[bytes, bytes, SrtpStream, int]:
+        """Outer-decrypt an SRTP packet: (header, plaintext, stream, index), nothing recorded.
+
+        For the double SRTP endpoint and the distributor, which check more before they record
+        the index with :meth:`_opened`. ``trailer``: bytes at least after the header.
+        """
+        try:  # as in unprotect (SrtpSession._receiving, inline)
+            first = srtp[0]
+            length = 12 + ((first & 0x0F) << 2)
+            if first & 0x10:
+                length += 4 + ((srtp[length + 2] << 8 | srtp[length + 3]) << 2)
+        except IndexError:
+            raise malformed(srtp) from None
+        if first & 0xC0 != 0x80 or len(srtp) < length + trailer:
+            raise malformed(srtp)
+        stream = self._rtp_rx.get(srtp[8:12])
+        if stream is None:
+            stream = SrtpStream(self.replay_window,
+                                self._nonce_base(int.from_bytes(srtp[8:12]), False))
+        seq = srtp[2] << 8 | srtp[3]
+        index = stream.highest + 1
+        if seq != index & 0xFFFF:
+            index = stream.estimate(seq)
+            stream.check(index)
+        header = srtp[:length]
+        try:
+            return (header, self._rtp_decrypt((stream.nonce_base ^ index).to_bytes(12),
+                                              srtp[length:], header), stream, index)
+        except InvalidTag:
+            raise AuthenticationError(f"SRTP tag does not verify (SSRC {srtp[8:12].hex()}, "
+                                      f"index {index})") from None
+
+    def _opened(self, ssrc: bytes, stream: SrtpStream, index: int) -> None:
+        """Record the index of a packet :meth:`_open` gave, once it is accepted."""
+        if index == stream.highest + 1:
+            stream.highest = index
+        else:
+            stream.accept(index)
+        if ssrc not in self._rtp_rx:
+            self._rtp_rx[ssrc] = stream
+
+    def _unprotect_first(self, srtp: bytes, ssrc: bytes) -> bytes:
+        """Unprotect the first packet of an SSRC; its stream is kept only if it authenticates."""
+        self._rtp_rx[ssrc] = SrtpStream(self.replay_window,
+                                        self._nonce_base(int.from_bytes(ssrc), False))
+        try:
+            return self.unprotect(srtp)
+        except SrtpError:
+            del self._rtp_rx[ssrc]
+            raise
 
     def protect_rtcp(self, rtcp: bytes) -> bytes:
         """Protect one compound RTCP packet (RFC 7714 §9)."""

@@ -84,15 +84,13 @@ class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
         if self._mki and end >= 12 and srtp[end:tag_at] != self._mki:
             raise AuthenticationError("SRTP packet carries an unknown MKI")
         length, stream, index = self._receiving(srtp, self._rtp_tag_length + self._mki_length)
-        if stream is None:
-            return self._unprotect_first(srtp)
         mac = self._rtp_hmac.copy()
         mac.update(srtp[:end] + (index >> 16).to_bytes(4))
         if not constant_time.compare_digest(mac.finalize()[:self._rtp_tag_length],
                                             srtp[tag_at:]):
             raise AuthenticationError(f"SRTP tag does not verify (SSRC {srtp[8:12].hex()}, "
                                       f"index {index})")
-        stream.accept(index)
+        self._received(srtp[8:12], stream, index)
         self._rtp_iv((stream.nonce_base ^ index << 16).to_bytes(16))
         return srtp[:length] + self._rtp_crypt(srtp[length:end])
 

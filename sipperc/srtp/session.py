@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from sipperc.keymaterial import redacted
 from sipperc.rtp.error import RtpError
 from sipperc.rtp.packet import rtp_header_length
-from sipperc.srtp.errors import MalformedPacketError, SrtpError
+from sipperc.srtp.errors import MalformedPacketError
 from sipperc.srtp.profile import Profile
 from sipperc.srtp.stream import SrtcpStream, SrtpStream
 
@@ -142,23 +142,24 @@ class SrtpSession:
             raise malformed(rtp) from None
         if first & 0xC0 != 0x80 or len(rtp) < length:
             raise malformed(rtp)
-        ssrc = rtp[8:12]
+        stream, index = self._send_index(rtp[8:12], rtp[2] << 8 | rtp[3])
+        return length, stream, index
+
+    def _send_index(self, ssrc: bytes, seq: int) -> tuple[SrtpStream, int]:
+        """The sending stream of ``ssrc`` and the index it records for ``seq``."""
         stream = self._rtp_tx.get(ssrc) or self._new_rtp_tx(ssrc)
-        seq = rtp[2] << 8 | rtp[3]
         index = stream.highest + 1
         if seq == index & 0xFFFF:  # the next packet in order (see sipperc.srtp.stream)
             stream.highest = index
-        else:
-            index = stream.send_index(seq)
-        return length, stream, index
+            return stream, index
+        return stream, stream.send_index(seq)
 
-    def _receiving(self, srtp: bytes, trailer: int) -> tuple[int, SrtpStream | None, int]:
+    def _receiving(self, srtp: bytes, trailer: int) -> tuple[int, SrtpStream, int]:
         """The header length, stream and index of an SRTP packet, checked against replay.
 
-        ``trailer`` is how many bytes (tag, MKI) follow the encrypted payload. The stream is
-        None for an SSRC not received yet: hand the packet to :meth:`_unprotect_first`. Record
-        the index with ``stream.accept(index)`` once the packet authenticates.
-        :class:`~sipperc.srtp.aead.AeadSession` has this inline, for speed; keep them alike.
+        ``trailer`` is how many bytes (tag, MKI) at least follow the encrypted payload. For an
+        SSRC not received yet the stream is a new one, not stored: once the packet
+        authenticates, record it with :meth:`_received`.
         """
         try:
             first = srtp[0]
@@ -171,21 +172,16 @@ class SrtpSession:
             raise malformed(srtp)
         stream = self._rtp_rx.get(srtp[8:12])
         if stream is None:
-            return length, None, 0
+            stream = SrtpStream(self.replay_window,
+                                self._nonce_base(int.from_bytes(srtp[8:12]), False))
         index = stream.estimate(srtp[2] << 8 | srtp[3])
         stream.check(index)
         return length, stream, index
 
-    def _unprotect_first(self, srtp: bytes) -> bytes:
-        """Unprotect the first packet of an SSRC; its stream is kept only if it authenticates."""
-        ssrc = srtp[8:12]
-        self._rtp_rx[ssrc] = SrtpStream(self.replay_window,
-                                        self._nonce_base(int.from_bytes(ssrc), False))
-        try:
-            return self.unprotect(srtp)
-        except SrtpError:
-            del self._rtp_rx[ssrc]
-            raise
+    def _received(self, ssrc: bytes, stream: SrtpStream, index: int) -> None:
+        """Record an authenticated packet's index (and its stream, if it is new)."""
+        stream.accept(index)
+        self._rtp_rx.setdefault(ssrc, stream)
 
     def _rtcp_stream(self, streams: dict[bytes, SrtcpStream], ssrc: bytes) -> SrtcpStream:
         """The SRTCP stream of ``ssrc``; a new receiving one is stored by the caller."""
