@@ -42,6 +42,7 @@ from sipperc.srtp.errors import AuthenticationError, ReplayError
 from sipperc.srtp.key_derivation import SessionKeys
 from sipperc.srtp.ohb import OriginalHeaderBlock
 from sipperc.srtp.profile import Profile
+from sipperc.srtp.session import malformed
 from sipperc.srtp.stream import SrtpStream
 
 MAX_PREVIOUS_INNER_KEYS = 4
@@ -141,20 +142,36 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
 
     def protect(self, rtp: bytes, *, repair: bool = False) -> bytes:
         """Double-protect one RTP packet (RFC 8723 §5.1); outer layer only if ``repair``."""
-        length, stream, index = self._sending(rtp)
+        # sipperc.srtp.session.header_length, inline (as in AeadSession.protect).
+        try:
+            first = rtp[0]
+            fixed = length = 12 + ((first & 0x0F) << 2)
+            if first & 0x10:
+                length += 4 + ((rtp[length + 2] << 8 | rtp[length + 3]) << 2)
+        except IndexError:
+            raise malformed(rtp) from None
+        if first & 0xC0 != 0x80 or len(rtp) < length:
+            raise malformed(rtp)
+        ssrc = rtp[8:12]
+        stream = self._rtp_tx.get(ssrc) or self._new_rtp_tx(ssrc)
+        seq = rtp[2] << 8 | rtp[3]
+        index = stream.highest + 1
+        if seq == index & 0xFFFF:  # the next packet in order (see sipperc.srtp.stream)
+            stream.highest = index
+        else:
+            index = stream.send_index(seq)
         header = rtp[:length]
         if repair:
             plaintext = rtp[length:]
         else:
-            first = rtp[0]
             inner = self._sender_inner
             # The synthetic packet's header: X cleared, extension cut off (§5.1 step 3). At the
             # sender the inner and outer SEQ are one, so is the index; SSRC << 48 is what the
             # outer nonce base holds besides the outer salt.
-            synthetic = bytes((first & 0xEF,)) + rtp[1:12 + ((first & 0x0F) << 2)]
             plaintext = inner.encrypt(
                 (inner.salt ^ stream.nonce_base ^ self._rtp_salt ^ index).to_bytes(12),
-                rtp[length:], synthetic) + b"\x00"
+                rtp[length:], header if length == fixed else bytes((first & 0xEF,))
+                + rtp[1:fixed]) + b"\x00"
         return header + self._rtp_encrypt((stream.nonce_base ^ index).to_bytes(12), plaintext,
                                           header)
 
@@ -174,7 +191,8 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
         fixed = 12 + ((first & 0x0F) << 2)
         if plaintext[-1] == 0:  # the empty OHB: nothing was changed on the way
             ohb_length = 1
-            synthetic = bytes((first & 0xEF,)) + srtp[1:fixed]
+            # Without an extension the header already is the synthetic one (X is 0).
+            synthetic = header if len(header) == fixed else bytes((first & 0xEF,)) + srtp[1:fixed]
             seq = srtp[2] << 8 | srtp[3]
         else:
             ohb, ohb_length = OriginalHeaderBlock.parse_trailer(plaintext)

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+
 from sipperc.keymaterial import redacted
 from sipperc.rtp.header_extension import HeaderExtension
 from sipperc.srtp.aead import TAG_LENGTH, AeadSession
 from sipperc.srtp.ekt import split_ekt_field
-from sipperc.srtp.errors import AuthenticationError
+from sipperc.srtp.errors import AuthenticationError, SrtpError
 from sipperc.srtp.ohb import OriginalHeaderBlock, encode
 from sipperc.srtp.profile import Profile
-from sipperc.srtp.session import DEFAULT_REPLAY_WINDOW
+from sipperc.srtp.session import DEFAULT_REPLAY_WINDOW, malformed
+from sipperc.srtp.stream import SrtpStream
 
 
 class RelayedPacket:
@@ -37,11 +40,12 @@ class RelayedPacket:
     carried along but not exposed.
     """
 
-    __slots__ = ("_e2e", "_header", "_original", "ekt_field")
+    __slots__ = ("_e2e", "_header", "_original", "_ssrc", "ekt_field")
 
     def __init__(self, header: bytes, e2e: bytes, original: tuple[int, int, bool] | None,
                  ekt_field: bytes) -> None:
         self._header = header
+        self._ssrc = header[8:12]
         self._e2e = e2e
         self._original = original  # None: the header's own values (an empty OHB)
         self.ekt_field = ekt_field
@@ -143,23 +147,67 @@ class HopByHopSession(AeadSession):
 
     def receive(self, packet: bytes) -> RelayedPacket:
         """Outer-decrypt a packet from this session's endpoint (RFC 8723 §5.2 step 1)."""
-        ekt_field = b""
-        if self.ekt:
-            if packet[-1:] == b"\x00":  # a ShortEKTField, the usual case
-                packet, ekt_field = packet[:-1], b"\x00"
+        # AeadSession._open and _opened (header_length too) inline: the distributor's hot path.
+        wire = packet
+        try:
+            if not self.ekt:
+                ekt_field, end = b"", len(packet)
+            elif packet[-1] == 0:  # a ShortEKTField, the usual case
+                ekt_field, end = b"\x00", len(packet) - 1
             else:
                 packet, ekt_field, _ = split_ekt_field(packet)
-        header, plaintext, stream, index = self._open(packet, TAG_LENGTH + 1)
-        original = None  # the header's own values: nothing recorded in the OHB
-        ohb_length = 1
-        if plaintext[-1]:
+                end = len(packet)
+            first = packet[0]
+            length = 12 + ((first & 0x0F) << 2)
+            if first & 0x10:
+                length += 4 + ((packet[length + 2] << 8 | packet[length + 3]) << 2)
+        except IndexError:
+            raise malformed(packet) from None
+        # Outer tag, inner tag and at least the one-byte OHB follow the header.
+        if first & 0xC0 != 0x80 or end < length + 2 * TAG_LENGTH + 1:
+            raise malformed(packet)
+        ssrc = packet[8:12]
+        stream = self._rtp_rx.get(ssrc)
+        if stream is None:
+            return self._receive_first(wire, ssrc)
+        seq = packet[2] << 8 | packet[3]
+        index = stream.highest + 1
+        in_order = seq == index & 0xFFFF
+        if not in_order:
+            index = stream.estimate(seq)
+            stream.check(index)
+        header = packet[:length]
+        try:
+            plaintext = self._rtp_decrypt((stream.nonce_base ^ index).to_bytes(12),
+                                          packet[length:end], header)
+        except InvalidTag:
+            raise AuthenticationError(f"outer SRTP tag does not verify (SSRC {ssrc.hex()}, "
+                                      f"index {index})") from None
+        if plaintext[-1]:  # some distributor recorded original values
             ohb, ohb_length = OriginalHeaderBlock.parse_trailer(plaintext)
-            original = ohb.original(header[1] & 0x7F, header[2] << 8 | header[3],
-                                    bool(header[1] & 0x80))
-        if len(plaintext) - ohb_length < TAG_LENGTH:
-            raise AuthenticationError("outer plaintext is too short for the inner tag and OHB")
-        self._opened(packet[8:12], stream, index)
-        return RelayedPacket(header, plaintext[:-ohb_length], original, ekt_field)
+            if len(plaintext) - ohb_length < TAG_LENGTH:
+                raise AuthenticationError("outer plaintext is too short for the inner tag and "
+                                          "OHB")
+            relayed = RelayedPacket(header, plaintext[:-ohb_length],
+                                    ohb.original(header[1] & 0x7F, seq, bool(header[1] & 0x80)),
+                                    ekt_field)
+        else:
+            relayed = RelayedPacket(header, plaintext[:-1], None, ekt_field)
+        if in_order:
+            stream.highest = index
+        else:
+            stream.accept(index)
+        return relayed
+
+    def _receive_first(self, packet: bytes, ssrc: bytes) -> RelayedPacket:
+        """Receive the first packet of an SSRC; its stream is kept only if it authenticates."""
+        self._rtp_rx[ssrc] = SrtpStream(self.replay_window,
+                                        self._nonce_base(int.from_bytes(ssrc), False))
+        try:
+            return self.receive(packet)
+        except SrtpError:
+            del self._rtp_rx[ssrc]
+            raise
 
     def send(self, packet: RelayedPacket, *, payload_type: int | None = None,
              sequence_number: int | None = None, marker: bool | None = None,
@@ -197,14 +245,13 @@ class HopByHopSession(AeadSession):
                 raise ValueError("the packet has no header extension; adding one would change X")
             header = (header[:fixed] + extension.profile.to_bytes(2)
                       + (len(extension.data) // 4).to_bytes(2) + extension.data)
-        ssrc = header[8:12]
-        stream = self._rtp_tx.get(ssrc) or self._new_rtp_tx(ssrc)
+        stream = self._rtp_tx.get(packet._ssrc) or self._new_rtp_tx(packet._ssrc)
         index = stream.highest + 1
         if seq == index & 0xFFFF:  # the next packet in order (see sipperc.srtp.stream)
             stream.highest = index
         else:
             index = stream.send_index(seq)
-        trailer = packet.ekt_field if keep_ekt_field or not self.ekt else b"\x00"
+        trailer = packet.ekt_field if keep_ekt_field else (b"\x00" if self.ekt else b"")
         return header + self._rtp_encrypt((stream.nonce_base ^ index).to_bytes(12),
                                           packet._e2e + ohb, header) + trailer
 

@@ -42,6 +42,27 @@ def malformed(packet: bytes) -> MalformedPacketError:
                                 "header and tag")
 
 
+def header_length(packet: bytes, trailer: int = 0) -> int:
+    """Length of the RTP header of ``packet`` (RFC 3550 §5.1, §5.3.1), measured, not parsed.
+
+    Raises :class:`MalformedPacketError` unless at least ``trailer`` bytes (tags, OHB) follow
+    the header. The hot paths of :class:`~sipperc.srtp.aead.AeadSession`,
+    :class:`~sipperc.srtp.double.DoubleSrtpSession` and
+    :class:`~sipperc.srtp.hop_by_hop.HopByHopSession` have this inline, because a call costs a
+    few percent there; keep them alike.
+    """
+    try:
+        first = packet[0]
+        length = 12 + ((first & 0x0F) << 2)
+        if first & 0x10:
+            length += 4 + ((packet[length + 2] << 8 | packet[length + 3]) << 2)
+    except IndexError:
+        raise malformed(packet) from None
+    if first & 0xC0 != 0x80 or len(packet) < length + trailer:
+        raise malformed(packet)
+    return length
+
+
 def rtcp_ssrc(packet: bytes) -> bytes:
     """The sender SSRC of a compound RTCP packet, as its 4 bytes: SRTCP is keyed by it."""
     if len(packet) < 8:
@@ -129,19 +150,8 @@ class SrtpSession:
         return stream
 
     def _sending(self, rtp: bytes) -> tuple[int, SrtpStream, int]:
-        """The header length, stream and (recorded) index of an RTP packet to protect.
-
-        :class:`~sipperc.srtp.aead.AeadSession` has this inline, for speed; keep them alike.
-        """
-        try:  # the header length (RFC 3550 §5.1, §5.3.1), without parsing the header
-            first = rtp[0]
-            length = 12 + ((first & 0x0F) << 2)
-            if first & 0x10:
-                length += 4 + ((rtp[length + 2] << 8 | rtp[length + 3]) << 2)
-        except IndexError:
-            raise malformed(rtp) from None
-        if first & 0xC0 != 0x80 or len(rtp) < length:
-            raise malformed(rtp)
+        """The header length, stream and (recorded) index of an RTP packet to protect."""
+        length = header_length(rtp)
         stream, index = self._send_index(rtp[8:12], rtp[2] << 8 | rtp[3])
         return length, stream, index
 
@@ -161,27 +171,26 @@ class SrtpSession:
         SSRC not received yet the stream is a new one, not stored: once the packet
         authenticates, record it with :meth:`_received`.
         """
-        try:
-            first = srtp[0]
-            length = 12 + ((first & 0x0F) << 2)
-            if first & 0x10:
-                length += 4 + ((srtp[length + 2] << 8 | srtp[length + 3]) << 2)
-        except IndexError:
-            raise malformed(srtp) from None
-        if first & 0xC0 != 0x80 or len(srtp) < length + trailer:
-            raise malformed(srtp)
+        length = header_length(srtp, trailer)
         stream = self._rtp_rx.get(srtp[8:12])
         if stream is None:
             stream = SrtpStream(self.replay_window,
                                 self._nonce_base(int.from_bytes(srtp[8:12]), False))
-        index = stream.estimate(srtp[2] << 8 | srtp[3])
-        stream.check(index)
+        seq = srtp[2] << 8 | srtp[3]
+        index = stream.highest + 1
+        if seq != index & 0xFFFF:  # not the next packet in order (see sipperc.srtp.stream)
+            index = stream.estimate(seq)
+            stream.check(index)
         return length, stream, index
 
     def _received(self, ssrc: bytes, stream: SrtpStream, index: int) -> None:
         """Record an authenticated packet's index (and its stream, if it is new)."""
-        stream.accept(index)
-        self._rtp_rx.setdefault(ssrc, stream)
+        if index == stream.highest + 1:
+            stream.highest = index
+        else:
+            stream.accept(index)
+        if ssrc not in self._rtp_rx:
+            self._rtp_rx[ssrc] = stream
 
     def _rtcp_stream(self, streams: dict[bytes, SrtcpStream], ssrc: bytes) -> SrtcpStream:
         """The SRTCP stream of ``ssrc``; a new receiving one is stored by the caller."""
