@@ -307,3 +307,14 @@ def test_hypothesis_headers_rewrites_and_chains(packet, profile, offset, hops, d
                                                       original.csrcs)
     assert (got.payload, got.padding, got.extension) == (original.payload, original.padding,
                                                          original.extension)
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, deadline=None)
+@given(st.binary(min_size=0, max_size=120), st.booleans())
+def test_slow_fuzz_distributor_and_receiver_raise_srtp_error_only(garbage, ekt):
+    conference = Conference(ekt=ekt)
+    with pytest.raises(SrtpError):
+        conference.from_a.receive(garbage)
+    with pytest.raises(SrtpError):
+        conference.receivers["B"].unprotect(garbage)

@@ -222,3 +222,14 @@ def test_hypothesis_truncated_or_garbled_input_raises_srtp_error_only(profile, p
         receiver.unprotect(garbage)
     with pytest.raises(SrtpError):
         receiver.unprotect_rtcp(garbage)
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, deadline=None)
+@given(st.sampled_from(SINGLE), rtp_packets, st.data())
+def test_slow_fuzz_bit_flips_and_truncation(profile, packet, data):
+    sender, receiver = pair(profile)
+    srtp = bytearray(sender.protect(bytes(packet)))
+    srtp[data.draw(st.integers(0, len(srtp) - 1))] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(SrtpError):
+        receiver.unprotect(bytes(srtp[:data.draw(st.integers(0, len(srtp)))]))
