@@ -10,6 +10,7 @@ Public API::
     Identity.generate()                       # ECDSA P-256 key + self-signed certificate
     DtlsConnection(role, identity, srtp_profiles, remote_fingerprint, ...)
     classify(datagram) -> PacketKind          # STUN / DTLS / RTP / RTCP on one port
+    initial_client_hello(datagram)            # the ClientHello opening a handshake, if any
     ConnectionDriver(connection, write, on_event, reactor=None)   # the Twisted edge
 """
 
@@ -22,6 +23,7 @@ from sipperc.dtls.alert import (
     DtlsStateError,
 )
 from sipperc.dtls.cipher_suite import CipherSuite, NamedGroup
+from sipperc.dtls.client_hello import external_session_id, initial_client_hello
 from sipperc.dtls.connection import DtlsConnection
 from sipperc.dtls.demux import PacketKind, classify
 from sipperc.dtls.driver import ConnectionDriver
@@ -65,4 +67,6 @@ __all__ = [
     "SrtpKeyingMaterial",
     "State",
     "classify",
+    "external_session_id",
+    "initial_client_hello",
 ]

@@ -89,7 +89,8 @@ class Identity:
 
     def __init__(self, private_key: ec.EllipticCurvePrivateKey,
                  certificate: x509.Certificate) -> None:
-        if not isinstance(private_key.curve, ec.SECP256R1):
+        if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(
+                private_key.curve, ec.SECP256R1):
             raise ValueError("the DTLS identity key must be ECDSA P-256")
         if certificate.public_key() != private_key.public_key():
             raise ValueError("certificate does not belong to the private key")

@@ -7,7 +7,7 @@ import re
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from sipperc.dtls.identity import Fingerprint, FingerprintError, Identity, fingerprints
 
@@ -70,3 +70,9 @@ def test_key_and_certificate_must_match(identity: Identity) -> None:
         Identity(ec.generate_private_key(ec.SECP256R1()), identity.certificate)
     with pytest.raises(ValueError, match="P-256"):
         Identity(ec.generate_private_key(ec.SECP384R1()), identity.certificate)
+
+
+def test_an_rsa_key_is_refused_with_value_error(identity: Identity) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with pytest.raises(ValueError, match="P-256"):
+        Identity(key, identity.certificate)  # type: ignore[arg-type]
