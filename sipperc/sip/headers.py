@@ -42,6 +42,7 @@ __all__ = [
     "Via",
     "canonical_name",
     "header_key",
+    "parse_first_via",
 ]
 # The TypedHeader constants (VIA, CSEQ, RACK...) are exported too; see TYPED_HEADERS.
 
@@ -399,34 +400,52 @@ class Via:
 
 
 def _parse_via(value: str) -> tuple[Via, ...]:
-    vias = []
-    for m in _elements(grammar.VIA_VALUE, grammar.VIA_PARM, value):
-        params = _params(m.group("params"), grammar.VIA_PARAM)
-        for name, val in params:
-            lname = name.lower()
-            if lname == "ttl" and (val is None or not val.isdigit() or int(val) > 255):
-                raise _bad(value)
-            if lname == "rport" and val is not None and (not val.isdigit() or int(val) > 65535):
-                raise _bad(value)
-            if lname == "branch" and (val is None or grammar.TOKEN.fullmatch(val) is None):
-                raise _bad(value)
-            if lname == "maddr" and (val is None or grammar.HOST.fullmatch(val) is None):
-                raise _bad(value)
-        port = m.group("port")
-        if port is not None and int(port) > 65535:
+    return tuple(_via(m, value) for m in _elements(grammar.VIA_VALUE, grammar.VIA_PARM, value))
+
+
+def parse_first_via(value: str) -> Via:
+    """The first via-parm of a Via field value, without reading the ones after it.
+
+    The transaction layer's hot path needs only the top Via (RFC 3261 §17.2.3); a message
+    from :func:`~sipperc.sip.message.parse_message` had its whole Via value checked already.
+    Raises :class:`SipParseError` when the first element is malformed.
+    """
+    m = grammar.VIA_PARM.match(value)
+    if m is None:
+        raise SipParseError(400, "Bad Via header", header="Via", detail=value)
+    end = m.end()
+    if end != len(value) and grammar.COMMA_RE.match(value, end) is None:
+        raise SipParseError(400, "Bad Via header", header="Via", detail=value)
+    try:
+        return _via(m, value)
+    except SipParseError as exc:
+        raise SipParseError(400, "Bad Via header", header="Via", detail=value) from exc
+
+
+def _via(m: re.Match[str], value: str) -> Via:
+    params = _params(m.group("params"), grammar.VIA_PARAM)
+    for name, val in params:
+        lname = name.lower()
+        if lname == "ttl" and (val is None or not val.isdigit() or int(val) > 255):
             raise _bad(value)
-        vias.append(
-            Via(
-                transport=m.group("transport").upper(),
-                host=m.group("host"),
-                port=None if port is None else int(port),
-                params=params,
-                protocol=m.group("protocol"),
-                version=m.group("version"),
-                text=m.group(),
-            )
-        )
-    return tuple(vias)
+        if lname == "rport" and val is not None and (not val.isdigit() or int(val) > 65535):
+            raise _bad(value)
+        if lname == "branch" and (val is None or grammar.TOKEN.fullmatch(val) is None):
+            raise _bad(value)
+        if lname == "maddr" and (val is None or grammar.HOST.fullmatch(val) is None):
+            raise _bad(value)
+    port = m.group("port")
+    if port is not None and int(port) > 65535:
+        raise _bad(value)
+    return Via(
+        transport=m.group("transport").upper(),
+        host=m.group("host"),
+        port=None if port is None else int(port),
+        params=params,
+        protocol=m.group("protocol"),
+        version=m.group("version"),
+        text=m.group(),
+    )
 
 
 # --- addresses: From, To, Contact, Route, Record-Route, Refer-To (RFC 3261 §20.10) ---------------

@@ -201,11 +201,20 @@ class Message:
 
     @property
     def top_via(self) -> Via:
-        """The topmost Via: the one naming this hop (RFC 3261 §17.2.3 matches on it)."""
-        vias = self.typed(h.VIA)
-        if not vias:
-            raise SipParseError(400, "Missing Via header", header="Via")
-        return vias[0]
+        """The topmost Via: the one naming this hop (RFC 3261 §17.2.3 matches on it).
+
+        Only the first element is parsed (the transaction layer reads it for every message).
+        """
+        cached = self._cache.get("via") or self._cache.get("top-via")
+        if cached is None:
+            rows = self._rows("via")
+            if not rows:
+                raise SipParseError(400, "Missing Via header", header="Via")
+            cached = (h.parse_first_via(rows[0].value),)
+            self._cache["top-via"] = cached
+        via = cached[0]
+        assert isinstance(via, Via)
+        return via
 
     @property
     def from_(self) -> Address:

@@ -92,3 +92,29 @@ def test_numbers_are_range_checked():
         with pytest.raises(SipParseError) as info:
             header.parse_field(bad)
         assert info.value.header == header.name
+
+
+def test_parse_first_via_reads_only_the_first_element_and_agrees_with_the_full_parse():
+    value = (
+        "SIP/2.0/TCP [2001:db8::9]:5070;branch=z9hG4bKa;rport=4000;received=192.0.2.7 , "
+        "SIP/2.0/UDP second.example.com;branch=z9hG4bKb"
+    )
+    first = h.parse_first_via(value)
+    assert first == h.VIA.parse_field(value)[0]
+    assert (first.transport, first.port, first.rport) == ("TCP", 5070, 4000)
+    assert first.host == "[2001:db8::9]"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "garbage",
+        "SIP/2.0/UDP host;branch=z9hG4bKa junk",
+        "SIP/2.0/UDP host:70000;branch=z9hG4bKa",
+        "SIP/2.0/UDP host;rport=x",
+    ],
+)
+def test_parse_first_via_rejects_a_malformed_first_element_as_a_via_400(value):
+    with pytest.raises(SipParseError) as info:
+        h.parse_first_via(value)
+    assert (info.value.status_code, info.value.header) == (400, "Via")

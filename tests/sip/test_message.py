@@ -734,3 +734,14 @@ def test_mutated_and_truncated_input_only_raises_sip_parse_error():
 @pytest.mark.slow
 def test_fuzz_100k_mutations():
     assert _fuzz(100_000, seed=2) > 0
+
+
+def test_top_via_of_a_built_message_and_after_typed_access():
+    request = parse_message(INVITE)
+    top = request.top_via
+    assert top == request.via[0]
+    assert request.prepend("Via", "SIP/2.0/TLS 192.0.2.3;branch=z9hG4bKnew").top_via.branch == (
+        "z9hG4bKnew"
+    )
+    with pytest.raises(SipParseError):
+        _ = request.remove("Via").top_via
