@@ -270,7 +270,15 @@ class Transaction(Generic[S, I]):
         source: TransportAddress | None,
         effects: list[Effect],
     ) -> None:
-        raise AssertionError(f"{type(self).__name__} has no action {action.name}")
+        if action is Action.SEND_RESPONSE:
+            assert isinstance(message, Response)
+            self.last_response = message
+            self._send(message, effects)
+        elif action is Action.RESEND_RESPONSE:
+            if self.last_response is not None:
+                self._send(self.last_response, effects)
+        else:
+            raise AssertionError(f"{type(self).__name__} has no action {action.name}")
 
     def _send(self, message: Request | Response, effects: list[Effect]) -> None:
         effects.append(SendMessage(message, self.destination, self.id))
@@ -671,14 +679,7 @@ class ServerInviteTransaction(Transaction[ServerInviteState, ServerInviteInput])
         source: TransportAddress | None,
         effects: list[Effect],
     ) -> None:
-        if action is Action.SEND_RESPONSE:
-            assert isinstance(message, Response)
-            self.last_response = message
-            self._send(message, effects)
-        elif action is Action.RESEND_RESPONSE:
-            if self.last_response is not None:
-                self._send(self.last_response, effects)
-        elif action is Action.SEND_TRYING:
+        if action is Action.SEND_TRYING:
             if self.last_response is None:
                 self.last_response = self.request.response(100)
                 self._send(self.last_response, effects)
@@ -779,21 +780,3 @@ class ServerNonInviteTransaction(Transaction[ServerNonInviteState, ServerNonInvi
     def classify(response: Response) -> ServerNonInviteInput:
         """The input a TU response is for this machine."""
         return _SNI.TU_PROVISIONAL if response.status_code < 200 else _SNI.TU_FINAL
-
-    def _act_more(
-        self,
-        action: Action,
-        now: float,
-        message: Request | Response | None,
-        source: TransportAddress | None,
-        effects: list[Effect],
-    ) -> None:
-        if action is Action.SEND_RESPONSE:
-            assert isinstance(message, Response)
-            self.last_response = message
-            self._send(message, effects)
-        elif action is Action.RESEND_RESPONSE:
-            if self.last_response is not None:
-                self._send(self.last_response, effects)
-        else:
-            super()._act_more(action, now, message, source, effects)
