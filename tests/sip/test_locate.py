@@ -1,0 +1,261 @@
+"""RFC 3263 server location: the planner on hand-fed answers, then over a real DNS server."""
+
+from __future__ import annotations
+
+import collections
+import random
+
+import pytest
+from twisted.internet import defer
+from twisted.names import client, dns
+from twisted.trial import unittest
+
+from sipperc.sip.locate import (
+    DnsQuery,
+    DnsServerLocator,
+    LocateError,
+    NaptrRecord,
+    RecordType,
+    ServerFailover,
+    ServerLocator,
+    SrvRecord,
+    Target,
+    order_srv,
+)
+from sipperc.sip.transport_address import TransportAddress
+from tests.sip.dns_zone import serve_zone
+
+Q = DnsQuery
+T = RecordType
+
+
+def resolve(uri: str, zone: dict[DnsQuery, list], **kwargs) -> tuple[list[str], list[DnsQuery]]:
+    """Drive the planner with answers from ``zone``; returns targets and the queries asked."""
+    locator = ServerLocator(uri, draw=lambda: 0.0, **kwargs)
+    asked: list[DnsQuery] = []
+    while not locator.done:
+        batch = locator.queries()
+        assert batch, "not done but nothing to ask"
+        for query in batch:
+            asked.append(query)
+            locator.answer(query, zone.get(query, []))
+    return [str(t.address) for t in locator.targets], asked
+
+
+def test_numeric_ip_needs_no_dns():
+    assert resolve("sip:bob@192.0.2.1", {}) == (["udp:192.0.2.1:5060"], [])
+    assert resolve("sip:bob@192.0.2.1:5070;transport=tcp", {})[0] == ["tcp:192.0.2.1:5070"]
+    assert resolve("sips:bob@[2001:db8::1]", {})[0] == ["tls:[2001:db8::1]:5061"]
+    assert resolve("sips:bob@192.0.2.1;transport=tcp", {})[0] == ["tls:192.0.2.1:5061"]
+    assert resolve("sip:bob@example.com;maddr=192.0.2.7", {})[0] == ["udp:192.0.2.7:5060"]
+    (target,) = ServerLocator("sip:192.0.2.1").targets
+    assert target == Target(TransportAddress("udp", "192.0.2.1", 5060), "192.0.2.1")
+
+
+def test_explicit_port_skips_naptr_and_srv():
+    zone = {Q("example.com", T.A): ["192.0.2.2"], Q("example.com", T.AAAA): ["2001:db8::2"]}
+    targets, asked = resolve("sip:example.com:5080", zone)
+    assert targets == ["udp:192.0.2.2:5080", "udp:[2001:db8::2]:5080"]
+    assert {q.type for q in asked} == {T.A, T.AAAA}
+    v6_first, _ = resolve("sip:example.com:5080", zone, prefer_ipv6=True)
+    assert v6_first == ["udp:[2001:db8::2]:5080", "udp:192.0.2.2:5080"]
+    assert resolve("sips:example.com:5081", zone)[0][0] == "tls:192.0.2.2:5081"
+
+
+NAPTR_ZONE = {
+    Q("example.com", T.NAPTR): [
+        NaptrRecord(20, 10, "S", "SIP+D2U", "_sip._udp.example.com."),
+        NaptrRecord(10, 20, "s", "SIP+D2T", "_sip._tcp.example.com."),
+        NaptrRecord(10, 10, "S", "SIPS+D2T", "_sips._tcp.example.com."),
+        NaptrRecord(5, 10, "S", "SIP+D2S", "_sip._sctp.example.com."),  # not ours
+        NaptrRecord(1, 10, "U", "E2U+sip", "", "!^.*$!sip:x@y!"),  # not an S record
+    ],
+    Q("_sips._tcp.example.com", T.SRV): [SrvRecord(0, 0, 5061, "tls.example.com.")],
+    Q("_sip._tcp.example.com", T.SRV): [SrvRecord(0, 0, 5060, "tcp.example.com.")],
+    Q("_sip._udp.example.com", T.SRV): [
+        SrvRecord(20, 0, 5060, "backup.example.com."),
+        SrvRecord(10, 0, 5060, "udp.example.com."),
+    ],
+    Q("tls.example.com", T.A): ["192.0.2.10"],
+    Q("tcp.example.com", T.A): ["192.0.2.11"],
+    Q("udp.example.com", T.A): ["192.0.2.12"],
+    Q("udp.example.com", T.AAAA): ["2001:db8::12"],
+    Q("backup.example.com", T.A): ["192.0.2.13"],
+}
+
+
+def test_naptr_srv_address_chain_in_order_and_preference():
+    targets, asked = resolve("sip:alice@example.com", NAPTR_ZONE)
+    assert targets == [
+        "tls:192.0.2.10:5061",
+        "tcp:192.0.2.11:5060",
+        "udp:192.0.2.12:5060",
+        "udp:[2001:db8::12]:5060",
+        "udp:192.0.2.13:5060",
+    ]
+    assert asked[0] == Q("example.com", T.NAPTR)
+    assert Q("_sip._sctp.example.com", T.SRV) not in asked
+
+
+def test_sips_uses_tls_only_and_transports_we_lack_are_skipped():
+    assert resolve("sips:alice@example.com", NAPTR_ZONE)[0] == ["tls:192.0.2.10:5061"]
+    udp_only, _ = resolve("sip:alice@example.com", NAPTR_ZONE, transports=("udp",))
+    assert udp_only == ["udp:192.0.2.12:5060", "udp:[2001:db8::12]:5060", "udp:192.0.2.13:5060"]
+    with pytest.raises(LocateError):
+        ServerLocator("sips:alice@example.com", transports=("udp", "tcp"))
+
+
+def test_without_naptr_srv_is_queried_per_transport_in_our_order():
+    zone = {k: v for k, v in NAPTR_ZONE.items() if k.type is not T.NAPTR}
+    targets, asked = resolve("sip:alice@example.com", zone, transports=("tcp", "udp"))
+    assert targets[0] == "tcp:192.0.2.11:5060" and targets[1] == "udp:192.0.2.12:5060"
+    assert [q.name for q in asked if q.type is T.SRV] == [
+        "_sip._tcp.example.com",
+        "_sip._udp.example.com",
+    ]
+
+
+def test_transport_parameter_asks_only_that_srv():
+    targets, asked = resolve("sip:alice@example.com;transport=tcp", NAPTR_ZONE)
+    assert targets == ["tcp:192.0.2.11:5060"]
+    assert T.NAPTR not in {q.type for q in asked}
+
+
+def test_without_srv_falls_back_to_addresses_on_the_default_port():
+    zone = {Q("example.org", T.A): ["192.0.2.30"]}
+    assert resolve("sip:example.org", zone)[0] == ["udp:192.0.2.30:5060"]
+    assert resolve("sips:example.org", zone)[0] == ["tls:192.0.2.30:5061"]
+    assert resolve("sip:example.org;transport=tcp", zone)[0] == ["tcp:192.0.2.30:5060"]
+    assert resolve("sip:nothing.example", {})[0] == []
+
+
+def test_srv_dot_target_means_no_service_and_srv_may_name_an_ip():
+    zone = {
+        Q("_sip._udp.example.net", T.SRV): [
+            SrvRecord(0, 0, 0, "."),
+            SrvRecord(1, 0, 5090, "192.0.2.40"),
+        ]
+    }
+    targets, _ = resolve("sip:example.net", zone, transports=("udp",))
+    assert targets == ["udp:192.0.2.40:5090"]
+
+
+def test_rfc2782_priority_then_weight():
+    records = [
+        SrvRecord(10, 60, 5060, "a"),
+        SrvRecord(10, 40, 5060, "b"),
+        SrvRecord(5, 0, 5060, "first"),
+        SrvRecord(10, 0, 5060, "zero"),
+    ]
+    rng = random.Random(7)
+    firsts = collections.Counter()
+    for _ in range(4000):
+        ordered = order_srv(records, rng.random)
+        assert ordered[0].target == "first" and len(ordered) == 4
+        firsts[ordered[1].target] += 1
+    # Weight 60 vs 40 vs 0: about 60% / 40% / almost never.
+    assert 0.55 < firsts["a"] / 4000 < 0.65 and 0.35 < firsts["b"] / 4000 < 0.45
+    assert firsts["zero"] < 40
+    # With a draw of 0 a zero-weight record goes first among its peers (RFC 2782).
+    assert [r.target for r in order_srv(records, lambda: 0.0)] == ["first", "zero", "a", "b"]
+
+
+def test_uris_that_cannot_be_located():
+    for uri in ("tel:+15551234", "sips:a@example.com;transport=udp", "sip:a@b.c;transport=sctp"):
+        with pytest.raises(LocateError):
+            resolve(uri, {})
+    with pytest.raises(LocateError):
+        ServerLocator("sip:a@192.0.2.1;transport=tls", transports=("udp",))
+    with pytest.raises(LocateError):
+        ServerLocator("sip:a@example.com", transports=("ws",))
+
+
+def test_planner_misuse_is_reported():
+    locator = ServerLocator("sip:example.com")
+    with pytest.raises(RuntimeError):
+        _ = locator.targets
+    with pytest.raises(ValueError):
+        locator.answer(Q("other.example", T.A), [])
+
+
+def test_failover_walks_the_list():
+    targets = [Target(TransportAddress("udp", f"192.0.2.{i}", 5060), "example.com") for i in (1, 2)]
+    failover = ServerFailover(targets)
+    assert failover.current == targets[0]
+    assert failover.next() == targets[1]
+    assert failover.next() is None and failover.current is None and failover.next() is None
+    assert ServerFailover.fails_over(503) and ServerFailover.fails_over(408)
+    assert not ServerFailover.fails_over(486) and not ServerFailover.fails_over(500)
+
+
+# --- through a real DNS server on 127.0.0.1 ------------------------------------------------
+
+
+def _zone() -> dict[str, list]:
+    def naptr(order: int, service: str, replacement: str) -> dns.Record_NAPTR:
+        return dns.Record_NAPTR(order, 50, b"S", service.encode(), b"", replacement.encode())
+
+    return {
+        "sip.test": [
+            naptr(10, "SIPS+D2T", "_sips._tcp.sip.test"),
+            naptr(20, "SIP+D2T", "_sip._tcp.sip.test"),
+            naptr(30, "SIP+D2U", "_sip._udp.sip.test"),
+        ],
+        "_sips._tcp.sip.test": [dns.Record_SRV(0, 0, 5061, b"edge.sip.test")],
+        "_sip._tcp.sip.test": [dns.Record_SRV(0, 0, 5060, b"edge.sip.test")],
+        "_sip._udp.sip.test": [
+            dns.Record_SRV(10, 0, 5060, b"edge.sip.test"),
+            dns.Record_SRV(20, 0, 5062, b"spare.sip.test"),
+        ],
+        "edge.sip.test": [dns.Record_A("127.0.0.1"), dns.Record_AAAA("::1")],
+        "spare.sip.test": [dns.Record_A("127.0.0.2")],
+        "_sip._udp.nonaptr.sip.test": [dns.Record_SRV(0, 0, 5070, b"edge.sip.test")],
+        "plain.sip.test": [dns.Record_A("127.0.0.3")],
+        "alias.sip.test": [dns.Record_CNAME(b"plain.sip.test")],
+    }
+
+
+class RealDnsTests(unittest.TestCase):
+    timeout = 20
+
+    def setUp(self) -> None:
+        port, stop = serve_zone("sip.test", _zone())
+        self.addCleanup(stop)
+        # Each query gets its own UDP port, closed when the answer arrives.
+        self.resolver = client.Resolver(servers=[("127.0.0.1", port)], resolv=None)
+
+    @defer.inlineCallbacks
+    def test_naptr_srv_a_aaaa_over_real_dns(self):
+        locator = DnsServerLocator(self.resolver, draw=lambda: 0.0)
+        targets = yield locator.locate("sip:conference@sip.test")
+        assert [str(t.address) for t in targets] == [
+            "tls:127.0.0.1:5061",
+            "tls:[::1]:5061",
+            "tcp:127.0.0.1:5060",
+            "tcp:[::1]:5060",
+            "udp:127.0.0.1:5060",
+            "udp:[::1]:5060",
+            "udp:127.0.0.2:5062",
+        ]
+        assert {t.server_name for t in targets} == {"sip.test"}
+        secure = yield locator.locate("sips:conference@sip.test")
+        assert [str(t.address) for t in secure] == ["tls:127.0.0.1:5061", "tls:[::1]:5061"]
+
+    @defer.inlineCallbacks
+    def test_fallbacks_over_real_dns(self):
+        locator = DnsServerLocator(self.resolver, transports=("udp",))
+        no_naptr = yield locator.locate("sip:nonaptr.sip.test")
+        assert [str(t.address) for t in no_naptr] == ["udp:127.0.0.1:5070", "udp:[::1]:5070"]
+        plain = yield locator.locate("sip:plain.sip.test")
+        assert [str(t.address) for t in plain] == ["udp:127.0.0.3:5060"]
+        alias = yield locator.locate("sip:alias.sip.test:5099")
+        assert [str(t.address) for t in alias] == ["udp:127.0.0.3:5099"]
+        missing = yield locator.locate("sip:missing.sip.test")
+        assert missing == []
+        literal = yield locator.locate("sip:192.0.2.1")
+        assert [str(t.address) for t in literal] == ["udp:192.0.2.1:5060"]
+
+    @defer.inlineCallbacks
+    def test_locate_error_fails_the_deferred(self):
+        with pytest.raises(LocateError):
+            yield DnsServerLocator(self.resolver).locate("tel:+15551234")
