@@ -22,6 +22,8 @@ from sipperc.sip.digest import Authenticated, Challenged, DigestServer
 from sipperc.sip.errors import SipParseError
 from sipperc.sip.headers import Address
 from sipperc.sip.message import Request, Response
+from sipperc.sip.transaction_effects import RequestReceived, TuEffect
+from sipperc.sip.transaction_layer import TransactionLayer
 from sipperc.sip.transport_address import TransportAddress
 from sipperc.sip.uri import SipUri, Uri, parse_uri
 
@@ -29,6 +31,7 @@ __all__ = [
     "Binding",
     "LocationService",
     "Registrar",
+    "RegistrarTU",
     "address_of_record",
 ]
 
@@ -358,3 +361,42 @@ def _own_aor(username: str, aor: str) -> bool:
     except SipParseError:
         return False
     return isinstance(parsed, SipUri) and parsed.user == username
+
+
+class RegistrarTU:
+    """A :class:`Registrar` as a transaction user on a ``TransactionLayer``.
+
+    REGISTER requests are answered by the registrar; OPTIONS gets 200 (RFC 3261 §11.2: a
+    server saying it is alive); anything else 405 with ``Allow``. Its timer purges
+    expired bindings. For a server that also handles calls, the call-handling TU calls
+    :meth:`Registrar.handle` itself instead.
+    """
+
+    def __init__(self, layer: TransactionLayer, registrar: Registrar) -> None:
+        self.layer = layer
+        self.registrar = registrar
+
+    def __repr__(self) -> str:
+        return f"<RegistrarTU {self.registrar!r}>"
+
+    def handle_effect(self, effect: TuEffect, now: float) -> list[object]:
+        """Answer each new request; nothing else concerns a registrar."""
+        if not isinstance(effect, RequestReceived):
+            return []
+        request = effect.request
+        if request.method == "REGISTER":
+            response = self.registrar.handle(request, now, effect.source)
+        elif request.method == "OPTIONS":
+            response = request.response(200, headers=[("Allow", "REGISTER, OPTIONS")])
+        else:
+            response = request.response(405, headers=[("Allow", "REGISTER, OPTIONS")])
+        return list(self.layer.send_response(effect.transaction, response, now))
+
+    def get_timer(self) -> float | None:
+        """When the earliest binding expires."""
+        return self.registrar.location.next_expiry()
+
+    def handle_timer(self, now: float) -> list[object]:
+        """Purge expired bindings."""
+        self.registrar.location.purge(now)
+        return []

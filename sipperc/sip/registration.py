@@ -13,9 +13,11 @@ events, and takes the responses (or the news that none came) and the time:
 - :meth:`~RegistrationClient.stop` -> the REGISTER with ``Expires: 0`` removing our bindings.
 
 Outputs are :class:`~sipperc.sip.message.Request` objects (hand them to the transaction layer
-as new client transactions, to the registrar's address) and event dataclasses. One REGISTER
-is outstanding at a time (§10.2: "A UA MUST NOT send a new registration ... until it has
-received a final response ... or the previous REGISTER request has timed out").
+as new client transactions, to the registrar's address) and event dataclasses.
+One REGISTER is outstanding at a time (§10.2: "A UA MUST NOT send a new registration ...
+until it has received a final response ... or the previous REGISTER request has timed
+out"). :class:`RegistrationTU` runs the client on a ``TransactionLayer``, with RFC 3263
+failover between the located servers.
 """
 
 from __future__ import annotations
@@ -32,7 +34,16 @@ from sipperc.sip.digest import DigestClient
 from sipperc.sip.errors import SipParseError
 from sipperc.sip.headers import Address
 from sipperc.sip.identifiers import new_call_id, new_tag
+from sipperc.sip.locate import ServerFailover, Target
 from sipperc.sip.message import Request, Response
+from sipperc.sip.transaction_effects import (
+    ResponseReceived,
+    TransactionId,
+    TransactionTimeout,
+    TransportFailure,
+    TuEffect,
+)
+from sipperc.sip.transaction_layer import TransactionLayer
 from sipperc.sip.uri import Parameters, SipUri, parse_uri, quote_string
 
 __all__ = [
@@ -43,6 +54,7 @@ __all__ = [
     "RegistrationFailed",
     "RegistrationOutput",
     "RegistrationState",
+    "RegistrationTU",
     "Unregistered",
 ]
 
@@ -491,3 +503,103 @@ def _retry_after(response: Response) -> float | None:
         return None
     digits = value.split(";")[0].split("(")[0].strip()
     return float(digits) if digits.isdigit() else None
+
+
+class RegistrationTU:
+    """A :class:`RegistrationClient` as a transaction user on a ``TransactionLayer``.
+
+    Sends each REGISTER as a new client transaction to the current target and feeds the
+    client its outcome. A 503, a timeout or a transport failure first moves on to the next
+    target of the RFC 3263 list (§4.3, the same request in a new transaction); only when
+    every target failed does the client hear of it, and the next attempt starts again from
+    the first target. Implements the ``TransactionUser`` protocol: the edge hands it the
+    layer's TU effects and arms its timer; what it returns are effects for the edge
+    (``SendMessage``...) and :data:`RegistrationEvent` s for the application.
+    """
+
+    def __init__(
+        self,
+        layer: TransactionLayer,
+        client: RegistrationClient,
+        targets: Iterable[Target],
+    ) -> None:
+        self.layer = layer
+        self.client = client
+        self._targets = tuple(targets)
+        if not self._targets:
+            raise ValueError("no target to send REGISTER to (nothing located)")
+        self._failover = ServerFailover(self._targets)
+        self._transaction: TransactionId | None = None
+        self._request: Request | None = None
+
+    def __repr__(self) -> str:
+        return f"<RegistrationTU {self.client!r}>"
+
+    def start(self, now: float) -> list[object]:
+        """Register (see :meth:`RegistrationClient.start`)."""
+        return self._process(self.client.start(now), now)
+
+    def stop(self, now: float, *, all_bindings: bool = False) -> list[object]:
+        """Unregister (see :meth:`RegistrationClient.stop`)."""
+        return self._process(self.client.stop(now, all_bindings=all_bindings), now)
+
+    def get_timer(self) -> float | None:
+        """The client's refresh or retry deadline."""
+        return self.client.get_timer()
+
+    def handle_timer(self, now: float) -> list[object]:
+        """Refresh or retry when due."""
+        return self._process(self.client.handle_timer(now), now)
+
+    def handle_effect(self, effect: TuEffect, now: float) -> list[object]:
+        """The outcome of our REGISTER transaction; other effects are not ours."""
+        if isinstance(effect, ResponseReceived) and effect.transaction == self._transaction:
+            response = effect.response
+            if response.status_code == 503 and self._retry_elsewhere():
+                return self._send_again(now)
+            if response.status_code >= 200:
+                self._done()
+            return self._process(self.client.handle_response(response, now), now)
+        if (
+            isinstance(effect, TransactionTimeout | TransportFailure)
+            and effect.transaction == self._transaction
+        ):
+            if self._retry_elsewhere():
+                return self._send_again(now)
+            self._done()
+            if isinstance(effect, TransactionTimeout):
+                status, reason = 408, "Request Timeout"
+            else:
+                status, reason = 503, f"Service Unavailable ({effect.reason})"
+            return self._process(self.client.handle_failure(status, reason, now), now)
+        return []
+
+    def _retry_elsewhere(self) -> bool:
+        if self._failover.next() is not None:
+            return True
+        self._failover = ServerFailover(self._targets)  # the next attempt starts over
+        return False
+
+    def _done(self) -> None:
+        self._transaction = None
+        self._request = None
+
+    def _send_again(self, now: float) -> list[object]:
+        assert self._request is not None
+        return self._send(self._request, now)
+
+    def _send(self, request: Request, now: float) -> list[object]:
+        target = self._failover.current
+        assert target is not None
+        self._request = request
+        self._transaction, effects = self.layer.send_request(request, target.address, now)
+        return list(effects)
+
+    def _process(self, outputs: list[RegistrationOutput], now: float) -> list[object]:
+        out: list[object] = []
+        for item in outputs:
+            if isinstance(item, Request):
+                out.extend(self._send(item, now))
+            else:
+                out.append(item)
+        return out

@@ -9,7 +9,8 @@ import pytest
 from sipperc.sip import Request, Response, parse_message
 from sipperc.sip import headers as h
 from sipperc.sip.digest import DigestAccount, DigestClient, DigestCredentials, DigestServer
-from sipperc.sip.registrar import Registrar
+from sipperc.sip.locate import Target
+from sipperc.sip.registrar import Registrar, RegistrarTU
 from sipperc.sip.registration import (
     _TRANSITIONS,
     Backoff,
@@ -17,9 +18,14 @@ from sipperc.sip.registration import (
     RegistrationClient,
     RegistrationFailed,
     RegistrationState,
+    RegistrationTU,
     Unregistered,
     _Input,
 )
+from sipperc.sip.transaction_effects import SendMessage, TuEffect
+from sipperc.sip.transaction_layer import TransactionLayer
+from sipperc.sip.transport import ListeningPoint, TransportLayer
+from sipperc.sip.transport_address import TransportAddress
 
 AOR = "sip:alice@example.com"
 CONTACT = "<sip:alice@192.0.2.10:5062;transport=udp>"
@@ -345,3 +351,154 @@ def test_every_state_and_input(state, event):
         assert reg.get_timer() is not None and reg.pending is None
     if expected is RegistrationState.STOPPED:
         assert reg.pending is None and reg.get_timer() is None
+
+
+# --- as transaction users over two real transaction layers, in memory --------------------------
+
+
+class Network:
+    """Transaction layers joined by an in-memory UDP wire, on a hand-driven clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.nodes: dict[TransportAddress, tuple[TransactionLayer, object]] = {}
+        self.events: list[object] = []
+        self.sent: list[tuple[TransportAddress, Request | Response]] = []
+
+    def add(self, address: TransportAddress, make_tu) -> tuple[TransactionLayer, object]:
+        layer = TransactionLayer(transport=TransportLayer([ListeningPoint(address)]))
+        tu = make_tu(layer)
+        self.nodes[address] = (layer, tu)
+        return layer, tu
+
+    def process(self, source: TransportAddress, outputs) -> None:
+        _, tu = self.nodes[source]
+        queue = list(outputs)
+        while queue:
+            item = queue.pop(0)
+            if isinstance(item, SendMessage):
+                self.sent.append((item.destination, item.message))
+                target = self.nodes.get(item.destination)
+                if target is None:
+                    continue  # nobody listens there: lost
+                wire = parse_message(bytes(item.message))
+                self.process(item.destination, target[0].receive(wire, source, self.now))
+            elif isinstance(item, TuEffect.__args__):
+                queue.extend(tu.handle_effect(item, self.now))
+            else:
+                self.events.append(item)
+
+    def run_until(self, end: float) -> None:
+        while True:
+            due = []
+            for address, (layer, tu) in self.nodes.items():
+                for owner, deadline in ((layer, layer.get_timer()), (tu, tu.get_timer())):
+                    if deadline is not None and deadline <= end:
+                        due.append((deadline, address, owner))
+            if not due:
+                self.now = end
+                return
+            deadline, address, owner = min(due, key=lambda d: d[0])
+            self.now = max(self.now, deadline)
+            self.process(address, owner.handle_timer(self.now))
+
+
+PHONE = TransportAddress("udp", "192.0.2.10", 5062)
+REGISTRAR_ADDRESS = TransportAddress("udp", "192.0.2.1", 5060)
+SPARE = TransportAddress("udp", "192.0.2.2", 5060)
+DEAD = TransportAddress("udp", "192.0.2.99", 5060)
+
+
+def _target(address: TransportAddress) -> Target:
+    return Target(address, "example.com")
+
+
+def test_registration_tu_with_digest_refresh_and_stop_over_transaction_layers():
+    server = DigestServer("example.com", {"alice": "pw"}.get, b"s" * 32, nonce_lifetime=3600)
+    registrar = Registrar(["example.com"], digest=server, min_expires=60)
+    net = Network()
+    net.add(REGISTRAR_ADDRESS, lambda layer: RegistrarTU(layer, registrar))
+    digest = DigestClient([DigestAccount("alice", "pw", servers=("example.com",))])
+    reg = client(digest=digest, expires=300)
+    _, tu = net.add(PHONE, lambda layer: RegistrationTU(layer, reg, [_target(REGISTRAR_ADDRESS)]))
+    net.process(PHONE, tu.start(0.0))
+    assert [type(e) for e in net.events] == [Registered]
+    codes = [m.status_code for _, m in net.sent if isinstance(m, Response)]
+    assert codes == [401, 200]
+    (binding,) = registrar.location.lookup(AOR, 1.0)
+    assert binding.source == PHONE  # where the REGISTER came from, for NAT traversal
+    net.run_until(1000.0)  # refreshes at 240, 480, 720, 960: nonce reused, no more 401s
+    assert [type(e) for e in net.events] == [Registered] * 5
+    assert [m.status_code for _, m in net.sent if isinstance(m, Response)] == [401] + [200] * 5
+    net.process(PHONE, tu.stop(net.now))
+    assert isinstance(net.events[-1], Unregistered)
+    assert registrar.location.lookup(AOR, net.now) == ()
+    assert tu.get_timer() is None
+
+
+def test_registration_tu_fails_over_on_timeout_and_503():
+    net = Network()
+    net.add(REGISTRAR_ADDRESS, lambda layer: RegistrarTU(layer, Registrar(["example.com"])))
+
+    class Overloaded:
+        def __init__(self, layer):
+            self.layer = layer
+
+        def handle_effect(self, effect, now):
+            response = effect.request.response(503)
+            return self.layer.send_response(effect.transaction, response, now)
+
+        def get_timer(self):
+            return None
+
+    net.add(SPARE, Overloaded)
+    targets = [_target(DEAD), _target(SPARE), _target(REGISTRAR_ADDRESS)]
+    _, tu = net.add(PHONE, lambda layer: RegistrationTU(layer, client(), targets))
+    net.process(PHONE, tu.start(0.0))
+    assert net.events == []
+    net.run_until(40.0)  # Timer F (64*T1 = 32 s) on the dead one, 503 from the spare
+    assert [type(e) for e in net.events] == [Registered]
+    destinations = [d for d, m in net.sent if isinstance(m, Request)]
+    assert destinations[0] == DEAD and destinations[-2:] == [SPARE, REGISTRAR_ADDRESS]
+    branches = {m.top_via.branch for _, m in net.sent if isinstance(m, Request)}
+    assert len(branches) == 3  # a new transaction per target (RFC 3263 §4.3)
+
+
+def test_registration_tu_reports_when_every_target_failed():
+    net = Network()
+    reg = client(draw=lambda: 0.0)
+    _, tu = net.add(PHONE, lambda layer: RegistrationTU(layer, reg, [_target(DEAD)]))
+    net.process(PHONE, tu.start(0.0))
+    net.run_until(33.0)
+    assert net.events == [RegistrationFailed(408, "Request Timeout", 15.0)]
+    assert reg.state is RegistrationState.WAITING
+    with pytest.raises(ValueError):
+        RegistrationTU(TransactionLayer(), client(), [])
+
+
+class Silent:
+    def handle_effect(self, effect, now):
+        return []
+
+    def get_timer(self):
+        return None
+
+
+def test_registrar_tu_answers_options_and_refuses_other_methods():
+    net = Network()
+    layer, _ = net.add(REGISTRAR_ADDRESS, lambda layer: RegistrarTU(layer, Registrar(["x.org"])))
+    phone_layer, _ = net.add(PHONE, lambda layer: Silent())
+    for method, code in (("OPTIONS", 200), ("INVITE", 405)):
+        request = Request.build(
+            method,
+            "sip:x.org",
+            from_="<sip:a@x.org>;tag=1",
+            to="<sip:x.org>",
+            call_id=method,
+            cseq=1,
+        )
+        _, effects = phone_layer.send_request(request, REGISTRAR_ADDRESS, 0.0)
+        net.process(PHONE, effects)
+        responses = [m for _, m in net.sent if isinstance(m, Response)]
+        assert responses[-1].status_code == code and responses[-1].cseq.method == method
+    assert RegistrarTU(layer, Registrar(["x.org"])).handle_timer(0.0) == []
