@@ -1,0 +1,247 @@
+"""RegistrationClient against a real Kamailio: digest (MD5 and SHA-256), 423, refresh, unregister.
+
+The REGISTERs travel over a real UDP socket through our transaction layer; a MESSAGE sent
+through Kamailio to the AOR proves the binding is in its location table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from twisted.internet import defer, reactor, task
+from twisted.internet.protocol import DatagramProtocol
+from twisted.trial import unittest
+
+from sipperc.sip import Request, Response, parse_message
+from sipperc.sip import headers as h
+from sipperc.sip.digest import DigestAccount, DigestChallenge, DigestClient, DigestCredentials
+from sipperc.sip.locate import Target
+from sipperc.sip.registration import (
+    Registered,
+    RegistrationClient,
+    RegistrationFailed,
+    RegistrationTU,
+    Unregistered,
+)
+from sipperc.sip.timers import TimerConfig
+from sipperc.sip.transaction_effects import (
+    RequestReceived,
+    ResponseReceived,
+    SendMessage,
+    TuEffect,
+)
+from sipperc.sip.transaction_layer import TransactionLayer
+from sipperc.sip.transport import ListeningPoint, TransportLayer
+from sipperc.sip.transport_address import TransportAddress
+from tests.interop.kamailio import Kamailio, KamailioUser
+
+pytestmark = pytest.mark.interop
+
+DOMAIN = "sipperc.test"
+
+
+class UdpEdge(DatagramProtocol):
+    """The smallest Twisted edge: datagrams in and out of one TransactionLayer, one timer.
+
+    TU effects go to every TU (each ignores what is not its own); requests no TU answers
+    get 200 here. Everything else is an event, collected in ``events``; every message on
+    the wire is kept in ``wire``.
+    """
+
+    def __init__(self) -> None:
+        self.layer = TransactionLayer(TimerConfig(t1=0.1))
+        self.tus: list[object] = []
+        self.events: list[object] = []
+        self.wire: list[tuple[str, Request | Response]] = []
+        self._timer = None
+
+    def startProtocol(self) -> None:
+        host = self.transport.getHost()
+        self.address = TransportAddress("udp", host.host, host.port)
+        self.layer.transport = TransportLayer([ListeningPoint(self.address)])
+
+    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
+        message = parse_message(data)
+        self.wire.append(("in", message))
+        self.process(self.layer.receive(message, TransportAddress("udp", *addr), reactor.seconds()))
+
+    def process(self, outputs) -> None:
+        now = reactor.seconds()
+        queue = list(outputs)
+        while queue:
+            item = queue.pop(0)
+            if isinstance(item, SendMessage):
+                self.wire.append(("out", item.message))
+                destination = (item.destination.host, item.destination.port)
+                self.transport.write(bytes(item.message), destination)
+            elif isinstance(item, TuEffect.__args__):
+                for tu in self.tus:
+                    queue.extend(tu.handle_effect(item, now))
+                if isinstance(item, RequestReceived):
+                    self.events.append(item)
+                    queue.extend(
+                        self.layer.send_response(item.transaction, item.request.response(200), now)
+                    )
+                elif isinstance(item, ResponseReceived):
+                    self.events.append(item)
+            else:
+                self.events.append(item)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        deadlines = [self.layer.get_timer()] + [tu.get_timer() for tu in self.tus]
+        pending = [d for d in deadlines if d is not None]
+        if pending:
+            delay = max(0.0, min(pending) - reactor.seconds())
+            self._timer = reactor.callLater(delay, self._fire)
+
+    def _fire(self) -> None:
+        now = reactor.seconds()
+        outputs = list(self.layer.handle_timer(now))
+        for tu in self.tus:
+            outputs.extend(tu.handle_timer(now))
+        self.process(outputs)
+
+    def stop(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+
+
+class KamailioRegistrationTests(unittest.TestCase):
+    timeout = 30
+    start_kamailio: Callable[..., Kamailio]
+
+    @pytest.fixture(autouse=True)
+    def _kamailio(self, kamailio):
+        self.start_kamailio = kamailio
+
+    def setUp(self) -> None:
+        self.edge = UdpEdge()
+        self.port = reactor.listenUDP(0, self.edge, interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+        self.addCleanup(self.edge.stop)
+
+    @defer.inlineCallbacks
+    def wait_for(self, predicate, seconds: float = 10.0):
+        deadline = reactor.seconds() + seconds
+        while not predicate():
+            assert reactor.seconds() < deadline, self.edge.events
+            yield task.deferLater(reactor, 0.02, lambda: None)
+
+    def registration(self, server: Kamailio, user: str, auth_user: str, password: str, **kw):
+        digest = DigestClient([DigestAccount(auth_user, password, servers=(DOMAIN,))])
+        client = RegistrationClient(
+            f"sip:{user}@{DOMAIN}",
+            [f"<sip:{user}@127.0.0.1:{self.edge.address.port}>"],
+            digest=digest,
+            **kw,
+        )
+        target = Target(TransportAddress("udp", *server.address), DOMAIN)
+        tu = RegistrationTU(self.edge.layer, client, [target])
+        self.edge.tus.append(tu)
+        return tu
+
+    def message_through(self, server: Kamailio, user: str):
+        """Send a MESSAGE via Kamailio to ``user``'s AOR; its final response."""
+        request = Request.build(
+            "MESSAGE",
+            f"sip:{user}@{DOMAIN}",
+            from_=f"<sip:visitor@elsewhere.test>;tag=v{len(self.edge.events)}",
+            to=f"<sip:{user}@{DOMAIN}>",
+            call_id=f"msg-{len(self.edge.events)}@127.0.0.1",
+            cseq=1,
+            body=b"hello",
+            content_type="text/plain",
+        )
+        txn, effects = self.edge.layer.send_request(
+            request, TransportAddress("udp", *server.address), reactor.seconds()
+        )
+        self.edge.process(effects)
+
+        def final():
+            for event in self.edge.events:
+                if (
+                    isinstance(event, ResponseReceived)
+                    and event.transaction == txn
+                    and event.response.status_code >= 200
+                ):
+                    return event.response
+            return None
+
+        return final
+
+    @defer.inlineCallbacks
+    def check_register_refresh_unregister(self, algorithm: str):
+        server = self.start_kamailio(
+            users=[KamailioUser("alice", "Circle of Life", auth_user="alice-auth")],
+            algorithm=algorithm,
+            min_expires=3,
+            domain=DOMAIN,
+        )
+        tu = self.registration(server, "alice", "alice-auth", "Circle of Life", expires=2)
+        self.edge.process(tu.start(reactor.seconds()))
+        registered = lambda: [e for e in self.edge.events if isinstance(e, Registered)]  # noqa: E731
+        yield self.wait_for(lambda: len(registered()) >= 1)
+        first = registered()[0]
+        assert first.expires == 3  # 423 Interval Too Brief raised it to Min-Expires
+        responses = [m for d, m in self.edge.wire if d == "in" and isinstance(m, Response)]
+        assert [r.status_code for r in responses[:3]] == [401, 423, 200]
+        challenge = DigestChallenge.parse(responses[0].first(h.WWW_AUTHENTICATE))
+        assert challenge.algorithm.value == algorithm and challenge.qop == ("auth",)
+        registers = self._registers()
+        credentials = DigestCredentials.parse(registers[1].first(h.AUTHORIZATION))
+        assert credentials.username == "alice-auth" and credentials.algorithm.value == algorithm
+        assert str(first.bindings[0].uri) == f"sip:alice@127.0.0.1:{self.edge.address.port}"
+
+        # Kamailio's location table routes a MESSAGE for the AOR to us.
+        final = self.message_through(server, "alice")
+        yield self.wait_for(lambda: final() is not None)
+        assert final().status_code == 200
+        delivered = [e.request for e in self.edge.events if isinstance(e, RequestReceived)]
+        assert delivered[-1].method == "MESSAGE" and delivered[-1].body == b"hello"
+
+        # The refresh comes at half the 3 s, authorized up front (no new 401).
+        yield self.wait_for(lambda: len(registered()) >= 2, seconds=5)
+        refresh = self._registers()[-1]
+        assert DigestCredentials.parse(refresh.first(h.AUTHORIZATION)).nc >= 2
+        challenges = [r for r in self._responses() if r.status_code == 401]
+        assert len(challenges) == 1
+
+        self.edge.process(tu.stop(reactor.seconds()))
+        yield self.wait_for(lambda: any(isinstance(e, Unregistered) for e in self.edge.events))
+        final = self.message_through(server, "alice")
+        yield self.wait_for(lambda: final() is not None)
+        assert final().status_code == 404
+
+    def _registers(self) -> list[Request]:
+        return [
+            m
+            for d, m in self.edge.wire
+            if d == "out" and isinstance(m, Request) and m.method == "REGISTER"
+        ]
+
+    def _responses(self) -> list[Response]:
+        return [m for d, m in self.edge.wire if d == "in" and isinstance(m, Response)]
+
+    def test_register_with_md5_digest(self):
+        return self.check_register_refresh_unregister("MD5")
+
+    def test_register_with_sha256_digest(self):
+        return self.check_register_refresh_unregister("SHA-256")
+
+    @defer.inlineCallbacks
+    def test_wrong_password_is_not_retried_in_a_loop(self):
+        server = self.start_kamailio(
+            users=[KamailioUser("bob", "right")], algorithm="SHA-256", domain=DOMAIN
+        )
+        tu = self.registration(server, "bob", "bob", "wrong")
+        self.edge.process(tu.start(reactor.seconds()))
+        yield self.wait_for(
+            lambda: any(isinstance(e, RegistrationFailed) for e in self.edge.events)
+        )
+        (failed,) = [e for e in self.edge.events if isinstance(e, RegistrationFailed)]
+        assert failed.status == 401 and failed.retry_in is not None and failed.retry_in >= 15
+        assert [r.status_code for r in self._responses()] == [401, 401]
