@@ -1,7 +1,7 @@
 """RegistrationClient against a real Kamailio: digest (MD5 and SHA-256), 423, refresh, unregister.
 
-The REGISTERs travel over a real UDP socket through our transaction layer; a MESSAGE sent
-through Kamailio to the AOR proves the binding is in its location table.
+The REGISTERs travel over real UDP through our SipService and transaction layer; a MESSAGE
+sent through Kamailio to the AOR proves the binding is in its location table.
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from collections.abc import Callable
 
 import pytest
 from twisted.internet import defer, reactor, task
-from twisted.internet.protocol import DatagramProtocol
 from twisted.trial import unittest
 
-from sipperc.sip import Request, Response, parse_message
+from sipperc.sip import Request, Response
 from sipperc.sip import headers as h
 from sipperc.sip.digest import DigestAccount, DigestChallenge, DigestClient, DigestCredentials
 from sipperc.sip.locate import Target
@@ -29,11 +28,11 @@ from sipperc.sip.transaction_effects import (
     RequestReceived,
     ResponseReceived,
     SendMessage,
-    TuEffect,
 )
 from sipperc.sip.transaction_layer import TransactionLayer
-from sipperc.sip.transport import ListeningPoint, TransportLayer
+from sipperc.sip.transport import ListeningPoint
 from sipperc.sip.transport_address import TransportAddress
+from sipperc.sip.twisted_transport import SipService
 from tests.interop.kamailio import Kamailio, KamailioUser
 
 pytestmark = pytest.mark.interop
@@ -41,73 +40,49 @@ pytestmark = pytest.mark.interop
 DOMAIN = "sipperc.test"
 
 
-class UdpEdge(DatagramProtocol):
-    """The smallest Twisted edge: datagrams in and out of one TransactionLayer, one timer.
-
-    TU effects go to every TU (each ignores what is not its own); requests no TU answers
-    get 200 here. Everything else is an event, collected in ``events``; every message on
-    the wire is kept in ``wire``.
+class RecordingTU:
+    """The transaction user of the test's SipService: the RegistrationTUs, plus a UAS that
+    answers 200 to whatever request reaches it. Keeps every response received and every
+    message sent (``wire``), and the events (``events``).
     """
 
-    def __init__(self) -> None:
-        self.layer = TransactionLayer(TimerConfig(t1=0.1))
-        self.tus: list[object] = []
+    def __init__(self, layer: TransactionLayer) -> None:
+        self.layer = layer
+        self.registrations: list[RegistrationTU] = []
         self.events: list[object] = []
         self.wire: list[tuple[str, Request | Response]] = []
-        self._timer = None
 
-    def startProtocol(self) -> None:
-        host = self.transport.getHost()
-        self.address = TransportAddress("udp", host.host, host.port)
-        self.layer.transport = TransportLayer([ListeningPoint(self.address)])
-
-    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
-        message = parse_message(data)
-        self.wire.append(("in", message))
-        self.process(self.layer.receive(message, TransportAddress("udp", *addr), reactor.seconds()))
-
-    def process(self, outputs) -> None:
-        now = reactor.seconds()
-        queue = list(outputs)
-        while queue:
-            item = queue.pop(0)
+    def record(self, outputs) -> list[object]:
+        outputs = list(outputs)
+        for item in outputs:
             if isinstance(item, SendMessage):
                 self.wire.append(("out", item.message))
-                destination = (item.destination.host, item.destination.port)
-                self.transport.write(bytes(item.message), destination)
-            elif isinstance(item, TuEffect.__args__):
-                for tu in self.tus:
-                    queue.extend(tu.handle_effect(item, now))
-                if isinstance(item, RequestReceived):
-                    self.events.append(item)
-                    queue.extend(
-                        self.layer.send_response(item.transaction, item.request.response(200), now)
-                    )
-                elif isinstance(item, ResponseReceived):
-                    self.events.append(item)
             else:
                 self.events.append(item)
-        self._arm()
+        return outputs
 
-    def _arm(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        deadlines = [self.layer.get_timer()] + [tu.get_timer() for tu in self.tus]
-        pending = [d for d in deadlines if d is not None]
-        if pending:
-            delay = max(0.0, min(pending) - reactor.seconds())
-            self._timer = reactor.callLater(delay, self._fire)
+    def handle_effect(self, effect, now):
+        if isinstance(effect, ResponseReceived):
+            self.wire.append(("in", effect.response))
+            self.events.append(effect)
+        if isinstance(effect, RequestReceived):
+            self.events.append(effect)
+            response = effect.request.response(200)
+            return self.record(self.layer.send_response(effect.transaction, response, now))
+        outputs: list[object] = []
+        for registration in self.registrations:
+            outputs.extend(registration.handle_effect(effect, now))
+        return self.record(outputs)
 
-    def _fire(self) -> None:
-        now = reactor.seconds()
-        outputs = list(self.layer.handle_timer(now))
-        for tu in self.tus:
-            outputs.extend(tu.handle_timer(now))
-        self.process(outputs)
+    def get_timer(self):
+        deadlines = [r.get_timer() for r in self.registrations]
+        return min((d for d in deadlines if d is not None), default=None)
 
-    def stop(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
+    def handle_timer(self, now):
+        outputs: list[object] = []
+        for registration in self.registrations:
+            outputs.extend(registration.handle_timer(now))
+        return self.record(outputs)
 
 
 class KamailioRegistrationTests(unittest.TestCase):
@@ -119,10 +94,18 @@ class KamailioRegistrationTests(unittest.TestCase):
         self.start_kamailio = kamailio
 
     def setUp(self) -> None:
-        self.edge = UdpEdge()
-        self.port = reactor.listenUDP(0, self.edge, interface="127.0.0.1")
-        self.addCleanup(self.port.stopListening)
-        self.addCleanup(self.edge.stop)
+        layer = TransactionLayer(TimerConfig(t1=0.1))
+        self.edge = RecordingTU(layer)
+        self.service = SipService(
+            layer, [ListeningPoint(TransportAddress("udp", "127.0.0.1", 0))], tu=self.edge
+        )
+        self.service.startService()
+        self.addCleanup(self.service.stopService)
+        (point,) = self.service.listening_points
+        self.local = point.local
+
+    def feed(self, outputs) -> None:
+        self.service.process(self.edge.record(outputs))
 
     @defer.inlineCallbacks
     def wait_for(self, predicate, seconds: float = 10.0):
@@ -135,13 +118,13 @@ class KamailioRegistrationTests(unittest.TestCase):
         digest = DigestClient([DigestAccount(auth_user, password, servers=(DOMAIN,))])
         client = RegistrationClient(
             f"sip:{user}@{DOMAIN}",
-            [f"<sip:{user}@127.0.0.1:{self.edge.address.port}>"],
+            [f"<sip:{user}@127.0.0.1:{self.local.port}>"],
             digest=digest,
             **kw,
         )
         target = Target(TransportAddress("udp", *server.address), DOMAIN)
         tu = RegistrationTU(self.edge.layer, client, [target])
-        self.edge.tus.append(tu)
+        self.edge.registrations.append(tu)
         return tu
 
     def message_through(self, server: Kamailio, user: str):
@@ -159,7 +142,7 @@ class KamailioRegistrationTests(unittest.TestCase):
         txn, effects = self.edge.layer.send_request(
             request, TransportAddress("udp", *server.address), reactor.seconds()
         )
-        self.edge.process(effects)
+        self.feed(effects)
 
         def final():
             for event in self.edge.events:
@@ -182,7 +165,7 @@ class KamailioRegistrationTests(unittest.TestCase):
             domain=DOMAIN,
         )
         tu = self.registration(server, "alice", "alice-auth", "Circle of Life", expires=2)
-        self.edge.process(tu.start(reactor.seconds()))
+        self.feed(tu.start(reactor.seconds()))
         registered = lambda: [e for e in self.edge.events if isinstance(e, Registered)]  # noqa: E731
         yield self.wait_for(lambda: len(registered()) >= 1)
         first = registered()[0]
@@ -194,7 +177,7 @@ class KamailioRegistrationTests(unittest.TestCase):
         registers = self._registers()
         credentials = DigestCredentials.parse(registers[1].first(h.AUTHORIZATION))
         assert credentials.username == "alice-auth" and credentials.algorithm.value == algorithm
-        assert str(first.bindings[0].uri) == f"sip:alice@127.0.0.1:{self.edge.address.port}"
+        assert str(first.bindings[0].uri) == f"sip:alice@127.0.0.1:{self.local.port}"
 
         # Kamailio's location table routes a MESSAGE for the AOR to us.
         final = self.message_through(server, "alice")
@@ -210,7 +193,7 @@ class KamailioRegistrationTests(unittest.TestCase):
         challenges = [r for r in self._responses() if r.status_code == 401]
         assert len(challenges) == 1
 
-        self.edge.process(tu.stop(reactor.seconds()))
+        self.feed(tu.stop(reactor.seconds()))
         yield self.wait_for(lambda: any(isinstance(e, Unregistered) for e in self.edge.events))
         final = self.message_through(server, "alice")
         yield self.wait_for(lambda: final() is not None)
@@ -238,7 +221,7 @@ class KamailioRegistrationTests(unittest.TestCase):
             users=[KamailioUser("bob", "right")], algorithm="SHA-256", domain=DOMAIN
         )
         tu = self.registration(server, "bob", "bob", "wrong")
-        self.edge.process(tu.start(reactor.seconds()))
+        self.feed(tu.start(reactor.seconds()))
         yield self.wait_for(
             lambda: any(isinstance(e, RegistrationFailed) for e in self.edge.events)
         )
