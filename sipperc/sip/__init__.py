@@ -3,8 +3,11 @@
 Owns everything about one SIP message as bytes on the wire: the transcribed ABNF
 (:mod:`~sipperc.sip.grammar`), URIs (SIP, SIPS, tel, RFC 3986), header fields with typed
 values, requests and responses, multipart bodies (RFC 5621) and stream/datagram framing.
-Transactions and dialogs build on this layer. It may import only the shared top-level
-modules (``sipperc.config``, ``sipperc.log``); never SDP, media, PERC or application layers.
+The message modules may import only the shared top-level modules (``sipperc.config``,
+``sipperc.log``). Transactions and transports build on them; dialogs and sessions
+(:mod:`~sipperc.sip.dialog`, :mod:`~sipperc.sip.invite_session`, the user agent) on those, and
+also use the SDP layer's offer/answer engine (``sipperc.sdp`` never imports SIP). Never media,
+PERC or application layers.
 
 Entry points: :func:`parse_message` (bytes -> :class:`Request`/:class:`Response`),
 ``bytes(message)``, :class:`SipParseError` (``.status_code``, ``.reason``, recovered

@@ -6,9 +6,9 @@ re-INVITE and UPDATE transaction (either direction) and says when to act:
 - as the sender of such a request it adds ``Session-Expires``/``Min-SE`` (§7.1, §7.4), applies
   the 2xx (§7.2) and, on 422 Session Interval Too Small, raises its interval to the response's
   ``Min-SE`` for the retry (§7.3);
-- as the receiver it refuses an interval below its minimum with 422 (§9, with errata 1687 for
-  a UAC that does not support the extension) and writes the negotiated ``Session-Expires``
-  and its ``refresher`` into the 2xx (§9);
+- as the receiver it names the Min-SE for a 422 when an interval is below its minimum (§9,
+  with errata 1687 for a UAC that does not support the extension) and writes the negotiated
+  ``Session-Expires`` and its ``refresher`` into the 2xx (§9);
 - after every successful refresh it gives the next deadline: the refresher refreshes at half
   the interval (§10), the other side sends BYE when no refresh came, ``min(32, interval/3)``
   seconds before the session expires (§10).
@@ -154,16 +154,16 @@ class SessionTimer:
 
     # --- as the receiver (§9) ---------------------------------------------------------------
 
-    def check_request(self, request: Request) -> Response | None:
-        """422 with our Min-SE when the request asks for too short an interval (§9), else None.
+    def required_min_se(self, request: Request) -> int | None:
+        """Our Min-SE when the request asks for too short an interval (answer 422), else None.
 
-        Only a UAC that supports the extension can retry; for one that does not, the interval
-        is raised in the 2xx instead (errata 1687).
+        Only a UAC that supports the extension can retry (§9); for one that does not, the
+        interval is raised in the 2xx instead (errata 1687).
         """
         value = request.first(h.SESSION_EXPIRES)
         if value is None or value.delta >= self.policy.min_se or not _supports_timer(request):
             return None
-        return request.response(422, headers=[("Min-SE", self.policy.min_se)])
+        return self.policy.min_se
 
     def response_headers(self, request: Request, now: float) -> list[tuple[str, object]]:
         """The Session-Expires (and Require) for our 2xx to a refresh request; starts the timer.
