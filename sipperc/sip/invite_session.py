@@ -498,7 +498,7 @@ class InviteSession:
         self._offer_sent_reliably = False
         self._accept_pending = False
         self._invite_expires_at: float | None = None
-        self._bye_wanted = False
+        self._bye_wanted: EndReason | None = None
         # Both: exchanges inside the dialog.
         self._retransmission: _Retransmission | None = None
         self._reinvite_out: Request | None = None
@@ -643,6 +643,13 @@ class InviteSession:
     def terminated(self) -> bool:
         """True once the call is over (BYE sent or received, final error, CANCEL...)."""
         return self.state in (_St.TERMINATING, _St.TERMINATED)
+
+    @property
+    def remote_offer(self) -> SessionDescription | None:
+        """Callee: the offer the INVITE carried (None for a late offer)."""
+        if self.role is Role.UAS and self._offer_in_invite:
+            return self._engine.remote_description
+        return None
 
     def dialog_for(self, message: Request) -> Dialog | None:
         """The dialog of ours a request received inside the call belongs to."""
@@ -1068,8 +1075,8 @@ class InviteSession:
             return actions + self._send_bye(now, EndReason.MEDIA_FAILED, None)
         assert self._dialog is not None
         actions.append(CallAnswered(self.call, self._dialog.id, self._engine.negotiated))
-        if self._bye_wanted:
-            return actions + self._send_bye(now, EndReason.LOCAL_BYE, None)
+        if self._bye_wanted is not None:
+            return actions + self._send_bye(now, self._bye_wanted, None)
         return actions + self._run_wanted_offer(now)
 
     def _start_retransmission(self, transaction: Hashable, response: Response, cseq: int,
@@ -1441,8 +1448,12 @@ class InviteSession:
         self._cancel_deadline = now + 64 * self.config.timers.t1
         return self._maybe_cancel()
 
-    def hangup(self, now: float) -> list[SessionAction]:
-        """End the call whatever its state: CANCEL, reject (603), or BYE; no-op once ending."""
+    def hangup(self, now: float, *,
+               reason: EndReason = EndReason.LOCAL_BYE) -> list[SessionAction]:
+        """End the call whatever its state: CANCEL, reject (603), or BYE; no-op once ending.
+
+        ``reason`` is what the CallEnded event says for a BYE (REPLACED for RFC 3891).
+        """
         state = self.state
         if state in (_St.TERMINATING, _St.TERMINATED, _St.CANCELLING):
             return []
@@ -1452,9 +1463,9 @@ class InviteSession:
             return self.reject(now, 603)
         if state is _St.CONNECTING:
             self._advance(_In.BYE)
-            self._bye_wanted = True  # §15: the BYE follows the ACK, or its timeout
+            self._bye_wanted = reason  # §15: the BYE follows the ACK, or its timeout
             return []
-        return self._send_bye(now, EndReason.LOCAL_BYE, None)
+        return self._send_bye(now, reason, None)
 
     def _send_bye(self, now: float, reason: EndReason, status: int | None,
                   event: InviteSessionInput = _In.BYE) -> list[SessionAction]:
