@@ -791,7 +791,11 @@ class DigestServer:
     def verify(self, request: Request, now: float) -> Authenticated | Challenged:
         """Check the credentials in ``request`` for this realm; who it is, or how to refuse.
 
-        Raises ValueError for ACK and CANCEL, which must not be challenged (RFC 3261 §22.1).
+        The response is checked against the ``uri`` the client hashed, which is not compared
+        with the Request-URI: a proxy may have rewritten that on the way (a registered
+        contact, RFC 3261 §16.5), and a replay to another resource is caught by the nonce
+        count anyway. Raises ValueError for ACK and CANCEL, which must not be challenged
+        (RFC 3261 §22.1).
         """
         if request.method in ("ACK", "CANCEL"):
             raise ValueError(f"{request.method} cannot be challenged (RFC 3261 §22.1)")

@@ -235,7 +235,7 @@ class ServerLocator:
             self._batch = []
             self._targets = finished.value
             return
-        self._batch = batch
+        self._batch = list(dict.fromkeys(batch))  # two NAPTRs may name one SRV owner
         self._answers = {}
 
     # --- the plan, written as the RFC reads (a generator: yield queries, get answers) ------

@@ -127,18 +127,22 @@ class KamailioRegistrationTests(unittest.TestCase):
         self.edge.registrations.append(tu)
         return tu
 
-    def message_through(self, server: Kamailio, user: str):
-        """Send a MESSAGE via Kamailio to ``user``'s AOR; its final response."""
-        request = Request.build(
+    def message(self, user: str, sender: str = "sip:visitor@elsewhere.test") -> Request:
+        """A MESSAGE to ``user``'s AOR from ``sender``."""
+        serial = len(self.edge.events)
+        return Request.build(
             "MESSAGE",
             f"sip:{user}@{DOMAIN}",
-            from_=f"<sip:visitor@elsewhere.test>;tag=v{len(self.edge.events)}",
+            from_=f"<{sender}>;tag=v{serial}",
             to=f"<sip:{user}@{DOMAIN}>",
-            call_id=f"msg-{len(self.edge.events)}@127.0.0.1",
+            call_id=f"msg-{serial}@127.0.0.1",
             cseq=1,
             body=b"hello",
             content_type="text/plain",
         )
+
+    def send_through(self, server: Kamailio, request: Request):
+        """Send ``request`` to Kamailio; returns a function giving its final response."""
         txn, effects = self.edge.layer.send_request(
             request, TransportAddress("udp", *server.address), reactor.seconds()
         )
@@ -155,6 +159,10 @@ class KamailioRegistrationTests(unittest.TestCase):
             return None
 
         return final
+
+    def message_through(self, server: Kamailio, user: str):
+        """A MESSAGE from a foreign user (not challenged) via Kamailio to ``user``."""
+        return self.send_through(server, self.message(user))
 
     @defer.inlineCallbacks
     def check_register_refresh_unregister(self, algorithm: str):
@@ -185,6 +193,25 @@ class KamailioRegistrationTests(unittest.TestCase):
         assert final().status_code == 200
         delivered = [e.request for e in self.edge.events if isinstance(e, RequestReceived)]
         assert delivered[-1].method == "MESSAGE" and delivered[-1].body == b"hello"
+
+        # A local user is challenged by the proxy (407); the answer goes through.
+        digest = DigestClient([DigestAccount("alice-auth", "Circle of Life", servers=(DOMAIN,))])
+        request = self.message("alice", sender=f"sip:alice@{DOMAIN}")
+        final = self.send_through(server, request)
+        yield self.wait_for(lambda: final() is not None)
+        challenge = final()
+        assert challenge.status_code == 407
+        proxy_challenge = DigestChallenge.parse(challenge.first(h.PROXY_AUTHENTICATE))
+        assert proxy_challenge.algorithm.value == algorithm
+        retry = digest.answer_challenge(request, challenge, DOMAIN)
+        assert retry is not None and retry.get("Proxy-Authorization")
+        final = self.send_through(server, retry)
+        yield self.wait_for(lambda: final() is not None)
+        assert final().status_code == 200
+        delivered = [e.request for e in self.edge.events if isinstance(e, RequestReceived)]
+        assert delivered[-1].call_id == request.call_id
+        assert "Proxy-Authorization" not in delivered[-1]  # consume_credentials()
+        assert digest.answer_challenge(retry, challenge, DOMAIN) is None  # no loop
 
         # The refresh comes at half the 3 s, authorized up front (no new 401).
         yield self.wait_for(lambda: len(registered()) >= 2, seconds=5)

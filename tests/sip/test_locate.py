@@ -6,6 +6,8 @@ import collections
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet import defer
 from twisted.names import client, dns
 from twisted.trial import unittest
@@ -259,3 +261,78 @@ class RealDnsTests(unittest.TestCase):
     def test_locate_error_fails_the_deferred(self):
         with pytest.raises(LocateError):
             yield DnsServerLocator(self.resolver).locate("tel:+15551234")
+
+
+# --- properties over random zones ---------------------------------------------------------------
+
+_HOSTS = ["a.example.com", "b.example.com", "c.example.com"]
+_OWNERS = ["_sip._udp.example.com", "_sip._tcp.example.com", "_sips._tcp.example.com", "x.example"]
+_srv = st.builds(
+    SrvRecord,
+    st.integers(0, 3),
+    st.integers(0, 100),
+    st.integers(1, 65535),
+    st.sampled_from([*_HOSTS, ".", "192.0.2.99"]),
+)
+_naptr = st.builds(
+    NaptrRecord,
+    st.integers(0, 3),
+    st.integers(0, 3),
+    st.sampled_from(["s", "S", "u", ""]),
+    st.sampled_from(["SIP+D2U", "SIP+D2T", "SIPS+D2T", "SIP+D2S", "E2U+sip"]),
+    st.sampled_from([*_OWNERS, ""]),
+)
+_random_zone = st.fixed_dictionaries(
+    {
+        "naptr": st.lists(_naptr, max_size=5),
+        "srv": st.dictionaries(st.sampled_from(_OWNERS), st.lists(_srv, max_size=4)),
+        "a": st.dictionaries(
+            st.sampled_from([*_HOSTS, "example.com"]),
+            st.lists(st.sampled_from(["192.0.2.1", "192.0.2.2", "198.51.100.1"]), max_size=3),
+        ),
+        "aaaa": st.dictionaries(
+            st.sampled_from(_HOSTS), st.lists(st.sampled_from(["2001:db8::1"]), max_size=1)
+        ),
+    }
+)
+
+
+def _as_answers(zone) -> dict[DnsQuery, list]:
+    answers: dict[DnsQuery, list] = {Q("example.com", T.NAPTR): zone["naptr"]}
+    answers.update({Q(owner, T.SRV): records for owner, records in zone["srv"].items()})
+    answers.update({Q(name, T.A): addresses for name, addresses in zone["a"].items()})
+    answers.update({Q(name, T.AAAA): addresses for name, addresses in zone["aaaa"].items()})
+    return answers
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=_random_zone,
+    uri=st.sampled_from(["sip:example.com", "sips:example.com", "sip:u@example.com;transport=tcp"]),
+    transports=st.permutations(["udp", "tcp", "tls"]).map(tuple),
+)
+def test_planner_invariants_on_random_zones(zone, uri, transports):
+    answers = _as_answers(zone)
+    targets, asked = resolve(uri, answers, transports=transports)
+    assert len(asked) == len(set(asked))  # nothing looked up twice
+    assert len(targets) == len(set(targets))
+    known = {a for rs in (*zone["a"].values(), *zone["aaaa"].values()) for a in rs}
+    known.add("192.0.2.99")
+    for target in targets:
+        transport, _, rest = target.partition(":")
+        host = rest.rpartition(":")[0].strip("[]")
+        assert host in known
+        assert transport in transports
+        if uri.startswith("sips:"):
+            assert transport == "tls"
+        if "transport=tcp" in uri:
+            assert transport == "tcp"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_srv, max_size=8), st.randoms(use_true_random=False))
+def test_srv_order_is_a_priority_sorted_permutation(records, rng):
+    ordered = order_srv(records, rng.random)
+    usable = [r for r in records if r.target != "."]
+    assert sorted(ordered, key=repr) == sorted(usable, key=repr)
+    assert [r.priority for r in ordered] == sorted(r.priority for r in ordered)
