@@ -25,12 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from OpenSSL import crypto
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from OpenSSL import SSL
 from twisted.application.service import Service
 from twisted.internet import ssl
 from twisted.internet.interfaces import (
     IDelayedCall,
     IListeningPort,
+    IOpenSSLContextFactory,
     IReactorTCP,
     IReactorUDP,
 )
@@ -38,6 +41,7 @@ from twisted.internet.protocol import ClientFactory, DatagramProtocol, Protocol
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from sipperc.sip.errors import SipParseError
 from sipperc.sip.framing import KeepAlive, StreamFramer, parse_datagram
@@ -76,7 +80,8 @@ class TlsConfig:
     """Certificates and trust for SIP over TLS (RFC 3261 §26.3.1, RFC 5922).
 
     ``certificate``/``private_key``: PEM files of our identity (the certificate file may hold
-    the chain); needed to listen on TLS. ``trust``: a PEM file of trusted certificates: CA
+    the chain); without them a TLS listening point only names us in Via (we open TLS
+    connections but accept none). ``trust``: a PEM file of trusted certificates: CA
     certificates, or a peer's own certificate to pin it; None trusts the platform's CAs.
     ``verify`` checks the server certificate against the next hop's host name (Route or
     Request-URI host, or ``server_name``); turning it off is for lab use only.
@@ -88,17 +93,20 @@ class TlsConfig:
     verify: bool = True
     server_name: str | None = None
 
-    def server_options(self) -> ssl.CertificateOptions:
-        """Context for accepting TLS connections."""
+    def server_context(self) -> _ServerContext:
+        """Context for accepting TLS connections (TLS 1.2 or newer)."""
         if self.certificate is None or self.private_key is None:
             raise ValueError("a TLS listening point needs TlsConfig(certificate=, private_key=)")
-        certificates = ssl.Certificate.loadPEM(self.certificate.read_bytes())
-        key = ssl.KeyPair.load(self.private_key.read_bytes(), crypto.FILETYPE_PEM)
-        return ssl.CertificateOptions(
-            privateKey=key.original,
-            certificate=certificates.original,
-            extraCertChain=[c.original for c in _load_chain(self.certificate)[1:]],
-        )
+        chain = x509.load_pem_x509_certificates(self.certificate.read_bytes())
+        key = serialization.load_pem_private_key(self.private_key.read_bytes(), password=None)
+        context = SSL.Context(SSL.TLS_METHOD)
+        context.set_min_proto_version(SSL.TLS1_2_VERSION)
+        context.use_certificate(chain[0])
+        for extra in chain[1:]:
+            context.add_extra_chain_cert(extra)
+        context.use_privatekey(key)  # type: ignore[arg-type]
+        context.check_privatekey()
+        return _ServerContext(context)
 
     def client_creator(self, hostname: str) -> Any:
         """Connection creator for a TLS connection to ``hostname`` (name or IP)."""
@@ -106,17 +114,21 @@ class TlsConfig:
             return ssl.CertificateOptions(verify=False)
         trust: Any = None
         if self.trust is not None:
-            trust = ssl.trustRootFromCertificates(_load_chain(self.trust))  # type: ignore[no-untyped-call]
-        client_certificate = None
-        if self.certificate is not None and self.private_key is not None:
-            client_certificate = ssl.PrivateCertificate.loadPEM(  # type: ignore[no-untyped-call]
-                self.certificate.read_bytes() + self.private_key.read_bytes()
+            trust = ssl.trustRootFromCertificates(  # type: ignore[no-untyped-call]
+                _load_chain(self.trust)
             )
-        return ssl.optionsForClientTLS(
-            self.server_name or hostname,
-            trustRoot=trust,
-            clientCertificate=client_certificate,
-        )
+        return ssl.optionsForClientTLS(self.server_name or hostname, trustRoot=trust)
+
+
+@implementer(IOpenSSLContextFactory)
+class _ServerContext:
+    """The server side's OpenSSL context, as TLSMemoryBIOFactory asks for it."""
+
+    def __init__(self, context: SSL.Context) -> None:
+        self._context = context
+
+    def getContext(self) -> SSL.Context:
+        return self._context
 
 
 def _load_chain(path: Path) -> list[ssl.Certificate]:
@@ -197,9 +209,11 @@ class SipService(Service):
                 assert IReactorTCP.providedBy(reactor)
                 factory: Any = _SipStreamFactory(self, local.transport)
                 if local.transport == "tls":
-                    if self.tls is None:
-                        raise ValueError("a TLS listening point needs SipService(tls=...)")
-                    factory = TLSMemoryBIOFactory(self.tls.server_options(), False, factory)
+                    if self.tls is None or self.tls.certificate is None:
+                        # Client-only TLS: named in our Via, connections opened by us only.
+                        self.transactions.transport.add(point)
+                        continue
+                    factory = TLSMemoryBIOFactory(self.tls.server_context(), False, factory)
                 port = reactor.listenTCP(local.port, factory, interface=local.host)
             else:
                 raise ValueError(f"no {local.transport} transport in this edge")
