@@ -40,6 +40,7 @@ __all__ = [
     "SessionExpires",
     "TypedHeader",
     "Via",
+    "address_tag",
     "canonical_name",
     "header_key",
     "parse_first_via",
@@ -533,6 +534,31 @@ def _address(m: re.Match[str]) -> Address:
         display_name = unquote_string(display) if display.startswith('"') else display
     text = m.group().rstrip(" \t")
     return Address(uri=uri, display_name=display_name, params=params, text=text)
+
+
+def address_tag(value: str) -> str | None:
+    """The ``tag`` parameter of a From or To value (RFC 3261 §19.3), read without the
+    full address grammar.
+
+    For values :func:`~sipperc.sip.message.parse_message` already checked against that
+    grammar: the header parameters are whatever follows the ``>`` of a name-addr, or the
+    first ``;`` of a bare addr-spec (§20.10: a URI with ``;`` must be in angle brackets).
+    Values with quoted strings take the full parse.
+    """
+    if '"' in value:
+        return _parse_address(value)[0].tag
+    if "<" in value:
+        params = value[value.rfind(">") + 1 :]
+    else:
+        cut = value.find(";")
+        if cut < 0:
+            return None
+        params = value[cut:]
+    for part in params.split(";")[1:]:
+        name, equal, tag = part.partition("=")
+        if name.strip(" \t").lower() == "tag":
+            return tag.strip(" \t") if equal else None
+    return None
 
 
 def _parse_address(value: str) -> tuple[Address, ...]:

@@ -227,6 +227,27 @@ class Message:
         return self._required(h.TO)
 
     @property
+    def from_tag(self) -> str | None:
+        """The From tag (RFC 3261 §19.3), read cheaply (see :func:`headers.address_tag`)."""
+        return self._tag(h.FROM)
+
+    @property
+    def to_tag(self) -> str | None:
+        """The To tag: None outside a dialog (RFC 3261 §8.2.6.2, §12.2.2)."""
+        return self._tag(h.TO)
+
+    def _tag(self, header: TypedHeader[Address]) -> str | None:
+        cached = self._cache.get(header.key)
+        if cached:
+            address = cached[0]
+            assert isinstance(address, Address)
+            return address.tag
+        rows = self._rows(header.key)
+        if len(rows) != 1:
+            return self._required(header).tag  # missing or repeated: the usual error
+        return h.address_tag(rows[0].value)
+
+    @property
     def call_id(self) -> str:
         """The Call-ID (RFC 3261 §20.8); compared case-sensitively."""
         return self._required(h.CALL_ID)

@@ -191,10 +191,10 @@ class TransactionLayer:
 
     def _check_merged(self, request: Request, key: TransactionId) -> TransactionId | None:
         """§8.2.2.2: a tagless request with the From tag, Call-ID, CSeq of another one."""
-        if request.to.tag is not None:
+        if request.to_tag is not None:
             return None
         cseq = request.cseq
-        merge_key = (request.from_.tag, request.call_id, cseq.seq, cseq.method)
+        merge_key = (request.from_tag, request.call_id, cseq.seq, cseq.method)
         other = self._merge_index.get(merge_key)
         if other is not None and other in self._server:
             return other
@@ -219,7 +219,7 @@ class TransactionLayer:
         # §9.2: the To tag of the 200 SHOULD be the one the INVITE's responses carry.
         to_tag = None
         if invite.last_response is not None:
-            to_tag = invite.last_response.to.tag
+            to_tag = invite.last_response.to_tag
         effects = self._answer(txn, cancel.response(200, to_tag=to_tag), now)
         if invite.state is ServerInviteState.PROCEEDING:
             effects.append(CancelReceived(cancel, invite.id, source))
@@ -414,7 +414,7 @@ def _rfc2543_key(request: Request, top: Via) -> str:
     return "rfc2543 " + " ".join(
         (
             str(request.uri),
-            request.from_.tag or "",
+            request.from_tag or "",
             request.call_id,
             str(request.cseq.seq),
             top.text,
@@ -424,4 +424,4 @@ def _rfc2543_key(request: Request, top: Via) -> str:
 
 def _acks_response(ack: Request, response: Response | None) -> bool:
     """§17.2.3: an RFC 2543 ACK matches only with the To tag of our final response."""
-    return response is not None and ack.to.tag == response.to.tag
+    return response is not None and ack.to_tag == response.to_tag

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sipperc.sip import Address, HeaderField, MediaType, SipParseError, SipUri, Via
 from sipperc.sip import headers as h
@@ -118,3 +120,31 @@ def test_parse_first_via_rejects_a_malformed_first_element_as_a_via_400(value):
     with pytest.raises(SipParseError) as info:
         h.parse_first_via(value)
     assert (info.value.status_code, info.value.header) == (400, "Via")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "<sip:bob@biloxi.example.com>;tag=a6c85cf",
+        "Bob <sip:bob@biloxi.example.com;tag=uri-param-not-header>",
+        "sip:bob@biloxi.example.com;TAG = 42 ;x=y",
+        "sip:bob@biloxi.example.com",
+        '"Bob >; tag=fake" <sip:bob@example.com>;tag=real',
+        "<sip:bob@example.com>;x=1;tag=x;tag=y",
+        "<sip:bob@example.com> ; tag = t1",
+    ],
+)
+def test_address_tag_agrees_with_the_full_parse(value):
+    assert h.address_tag(value) == Address.parse(value).tag
+
+
+@given(
+    st.sampled_from(["", '"A \\"q\\" >;" ', "Alice "]),
+    st.sampled_from(["sip:a@x.example", "sips:a@[2001:db8::1]:5061", "tel:+1234"]),
+    st.booleans(),
+    st.lists(st.sampled_from([";tag=t1", ";Tag = t2", ";x=y", ";lr", ";tag=t3"]), max_size=3),
+)
+def test_address_tag_property(display, uri, brackets, params):
+    value = f"{display}<{uri}>" if brackets or display else uri
+    value += "".join(params)
+    assert h.address_tag(value) == Address.parse(value).tag

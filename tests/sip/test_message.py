@@ -745,3 +745,13 @@ def test_top_via_of_a_built_message_and_after_typed_access():
     )
     with pytest.raises(SipParseError):
         _ = request.remove("Via").top_via
+
+
+def test_from_and_to_tags_without_the_full_address_parse():
+    request = parse_message(INVITE)
+    assert (request.from_tag, request.to_tag) == ("1928301774", None)
+    answered = parse_message(bytes(request.response(180, to_tag="ring")))
+    assert answered.to_tag == "ring" and answered.to.tag == "ring"
+    assert answered.to_tag == "ring"  # now from the typed cache
+    with pytest.raises(SipParseError, match="To"):
+        _ = request.remove("To").to_tag

@@ -237,3 +237,28 @@ class ServiceTests(unittest.TestCase):
         assert [e for e in tu.effects if isinstance(e, TransactionTimeout)] == [
             TransactionTimeout(txn)]
         assert len(clock.getDelayedCalls()) == 0
+
+
+class TortureTests(unittest.TestCase):
+    """The RFC 4475 corpus through the edge: everything answered or dropped, nothing raised."""
+
+    def test_every_torture_message_over_udp_and_tcp_then_a_good_request(self):
+        from tests.sip.corpus import TORTURE_NAMES, torture
+
+        for transport in ("udp", "tcp"):
+            transactions = TransactionLayer(transport=TransportLayer(
+                [ListeningPoint(TransportAddress(transport, "127.0.0.1", 5060))]))
+            service = SipService(transactions, [], reactor=Clock())
+            service.set_tu(AnsweringTU(transactions))
+            sent = []
+            service._send = lambda effect, now, sent=sent: sent.append(effect)
+            source = TransportAddress(transport, "192.0.2.1", 5060)
+            for name in TORTURE_NAMES:
+                service.receive_bytes(torture(name), source)
+            codes = {e.message.status_code for e in sent if hasattr(e.message, "status_code")}
+            assert {200, 400, 505} <= codes, codes
+            sent.clear()
+            good = options()
+            good = good.prepend("Via", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKafter")
+            service.receive_bytes(bytes(good), source)
+            assert [e.message.status_code for e in sent] == [200]
