@@ -537,13 +537,13 @@ def _address(m: re.Match[str]) -> Address:
 
 
 def address_tag(value: str) -> str | None:
-    """The ``tag`` parameter of a From or To value (RFC 3261 §19.3), read without the
-    full address grammar.
+    """The ``tag`` parameter of a From or To value (RFC 3261 §19.3), cheaply.
 
-    For values :func:`~sipperc.sip.message.parse_message` already checked against that
-    grammar: the header parameters are whatever follows the ``>`` of a name-addr, or the
-    first ``;`` of a bare addr-spec (§20.10: a URI with ``;`` must be in angle brackets).
-    Values with quoted strings take the full parse.
+    Reads it without the full address grammar, for values that
+    :func:`~sipperc.sip.message.parse_message` already checked against it: the header
+    parameters are whatever follows the ``>`` of a name-addr, or the first ``;`` of a bare
+    addr-spec (§20.10: a URI with ``;`` must be in angle brackets). Values with quoted
+    strings take the full parse.
     """
     if '"' in value:
         return _parse_address(value)[0].tag

@@ -21,6 +21,7 @@ from sipperc.sip.transport import ListeningPoint, TransportLayer
 from sipperc.sip.transport_address import TransportAddress
 from sipperc.sip.twisted_transport import SipService, TlsConfig
 from tests.perc.certs import make_identity
+from tests.sip.corpus import TORTURE_NAMES, torture
 
 
 class AnsweringTU:
@@ -243,8 +244,6 @@ class TortureTests(unittest.TestCase):
     """The RFC 4475 corpus through the edge: everything answered or dropped, nothing raised."""
 
     def test_every_torture_message_over_udp_and_tcp_then_a_good_request(self):
-        from tests.sip.corpus import TORTURE_NAMES, torture
-
         for transport in ("udp", "tcp"):
             transactions = TransactionLayer(transport=TransportLayer(
                 [ListeningPoint(TransportAddress(transport, "127.0.0.1", 5060))]))
