@@ -4,7 +4,9 @@ Owns everything about one SIP message as bytes on the wire: the transcribed ABNF
 (:mod:`~sipperc.sip.grammar`), URIs (SIP, SIPS, tel, RFC 3986), header fields with typed
 values, requests and responses, multipart bodies (RFC 5621) and stream/datagram framing.
 The message modules may import only the shared top-level modules (``sipperc.config``,
-``sipperc.log``). Transactions and transports build on them; dialogs and sessions
+``sipperc.log``). Transactions (:mod:`~sipperc.sip.transaction_layer`, RFC 3261 §17) and
+transports (:mod:`~sipperc.sip.transport`, §18, sans-I/O; :mod:`~sipperc.sip.twisted_transport`,
+the one module with sockets and the reactor) build on them; dialogs and sessions
 (:mod:`~sipperc.sip.dialog`, :mod:`~sipperc.sip.invite_session`, the user agent) on those, and
 also use the SDP layer's offer/answer engine (``sipperc.sdp`` never imports SIP). Never media,
 PERC or application layers.

@@ -38,6 +38,13 @@ class ListeningPoint:
     public_host: str | None = None
     public_port: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.local.host in ("0.0.0.0", "::") and self.public_host is None:  # noqa: S104
+            raise ValueError(
+                f"{self.local}: a wildcard bind needs public_host, the address peers reach"
+                " us at (it goes into Via and Contact)"
+            )
+
     @property
     def host(self) -> str:
         """The host peers should reach us at (no brackets)."""

@@ -107,3 +107,10 @@ def test_listening_point_lookup_names_what_exists():
         layer.listening_point("tls")
     layer.add(ListeningPoint(TransportAddress("udp", "192.0.2.1", 6000)))
     assert layer.listening_points == (ListeningPoint(TransportAddress("udp", "192.0.2.1", 6000)),)
+
+
+def test_a_wildcard_bind_must_say_which_address_peers_use():
+    with pytest.raises(ValueError, match="public_host"):
+        ListeningPoint(TransportAddress("udp", "0.0.0.0", 5060))
+    point = ListeningPoint(TransportAddress("udp", "0.0.0.0", 5060), public_host="192.0.2.5")
+    assert point.sent_by == "192.0.2.5:5060"
