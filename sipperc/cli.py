@@ -49,6 +49,10 @@ COMMANDS: tuple[Command, ...] = (
             "sipperc.apps.devices"),
     Command("identity", "create a DTLS certificate and key, or print a certificate's SDP "
             "fingerprint", "sipperc.apps.identity"),
+    Command("keyserver", "run a PERC Key Distributor (the only server holding media keys)",
+            "sipperc.apps.keyserver"),
+    Command("distributor", "run a PERC Media Distributor (forwards media it cannot decrypt)",
+            "sipperc.apps.distributor"),
 )
 
 EPILOG = """\

@@ -287,11 +287,15 @@ class RtpSession:
 
     def read_frame(self, now: float) -> Pcm:
         """One frame of every remote source, mixed: what the speaker plays now."""
+        return self.receiver.mixer.mix(self.read_sources(now))
+
+    def read_sources(self, now: float) -> dict[int, Pcm]:
+        """One frame from every remote source, by SSRC (per-source outputs, mix-minus)."""
         before = set(self.receiver.streams)
-        pcm = self.receiver.read(now)
+        frames = self.receiver.read_each(now)
         for ssrc in before - set(self.receiver.streams):  # timed out in the receiver
             self._remotes.pop(ssrc, None)
-        return pcm
+        return frames
 
     # -- RTCP ------------------------------------------------------------------------------
 

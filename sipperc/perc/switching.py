@@ -398,6 +398,17 @@ class MediaSwitch:
         sender.last_heard = now
         sender.silent_reported = False
 
+    def original_sequence(self, receiver: str, ssrc: int, sequence_number: int) -> int | None:
+        """The sender's SEQ of the packet ``receiver`` got as ``sequence_number`` from ``ssrc``.
+
+        What a Generic NACK (RFC 4585 §6.2.1) from a receiver must be translated to before it
+        goes to the sender; None if that stream was never forwarded to the receiver.
+        """
+        outbound = self._outbound.get((receiver, ssrc))
+        if outbound is None or outbound.highest_out is None:
+            return None
+        return (sequence_number - outbound.offset) % SEQ_MODULO
+
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` should next run (None with nobody in the conference)."""
         return self._next_check

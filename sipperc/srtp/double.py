@@ -140,6 +140,30 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
         if receiver is not None:
             del receiver.keys[1:]
 
+    def replace_hop_by_hop_key(self, master_key: bytes, master_salt: bytes) -> None:
+        """Protect and check the outer layer with new keys from now on (RFC 8871 §4.5.2).
+
+        A new DTLS association with the Key Distributor gives new hop-by-hop keys (the outer
+        halves of its export); the end-to-end layer does not change: its keys, and every
+        stream's index and replay state, carry over. Sending streams keep their packet index
+        (at the sender the inner index is the outer one, and receivers keep their inner
+        replay state for our SSRC); receiving streams start afresh, since the hop numbers what
+        it sends under its new key anew.
+        """
+        half_key = self.profile.master_key_length // 2
+        half_salt = self.profile.master_salt_length // 2
+        if len(master_key) != half_key or len(master_salt) != half_salt:
+            raise ValueError(f"{self.profile.name} takes a {half_key}-byte hop-by-hop key and a "
+                             f"{half_salt}-byte salt, got {redacted(master_key)} and "
+                             f"{redacted(master_salt)}")
+        super()._install_keys(master_key, master_salt)
+        for ssrc, stream in self._rtp_tx.items():
+            stream.nonce_base = self._nonce_base(int.from_bytes(ssrc), False)
+        for ssrc, rtcp_stream in self._rtcp_tx.items():
+            rtcp_stream.nonce_base = self._nonce_base(int.from_bytes(ssrc), True)
+        self._rtp_rx.clear()
+        self._rtcp_rx.clear()
+
     def protect(self, rtp: bytes, *, repair: bool = False) -> bytes:
         """Double-protect one RTP packet (RFC 8723 §5.1); outer layer only if ``repair``."""
         # sipperc.srtp.session.header_length, inline (as in AeadSession.protect).

@@ -348,3 +348,18 @@ def test_packet_info_from_a_parsed_rtp_packet_with_rfc6464_level():
     bad = HeaderExtension.from_elements([ExtensionElement(1, b"\x01\x02")])
     bad_packet = parse_rtp(bytes(RtpPacket(False, 111, 1, 0, 1, extension=bad, payload=b"x")))
     assert RtpPacketInfo.from_rtp(bad_packet, MediaKind.AUDIO, 30, 1).audio_level is None
+
+
+def test_original_sequence_undoes_the_rewrite_for_nack_translation():
+    config = SwitchingConfig(last_n=1, hangover=0.1, switch_delay=0.1)
+    conf = Conference("ABC", config)
+    conf.talk(0.5, {"A": LOUD})
+    conf.talk(0.5, {"A": SILENT, "B": LOUD})
+    conf.talk(0.5, {"A": LOUD, "B": SILENT})  # A's second run to C has a SEQ offset
+    a = conf.senders["A"]
+    to_c = conf.received[("C", a.ssrc)]
+    last = to_c[-1].sequence_number
+    assert last != (a.seq - 1) % 65536  # rewritten
+    assert conf.switch.original_sequence("C", a.ssrc, last) == (a.seq - 1) % 65536
+    assert conf.switch.original_sequence("C", 0xDEAD, last) is None
+    assert conf.switch.original_sequence("A", a.ssrc, last) is None  # never forwarded to A

@@ -174,3 +174,33 @@ def test_hypothesis_round_trip_and_garbage(packet, profile, data):
     with pytest.raises(SrtpError):
         receiver.unprotect(bytes(tampered))
     assert receiver.unprotect(srtp) == wire
+
+
+def test_new_hop_by_hop_keys_leave_the_end_to_end_layer_alone():
+    sender, receiver, key, salt = endpoints()
+    clone = SrtpSession(DOUBLE, master_key=key, master_salt=salt)  # has sent nothing yet
+    relay = SrtpSession(Profile.AEAD_AES_128_GCM, master_key=os.urandom(16),
+                        master_salt=os.urandom(12))
+    for seq in range(5):
+        receiver.unprotect(sender.protect(bytes(RtpPacket(False, 0, seq, 0, 9, payload=b"a"))))
+    outer_key, outer_salt = os.urandom(16), os.urandom(12)
+    sender.replace_hop_by_hop_key(outer_key, outer_salt)
+    receiver.replace_hop_by_hop_key(outer_key, outer_salt)
+    packet = sender.protect(bytes(RtpPacket(False, 0, 5, 0, 9, payload=b"after")))
+    # Only the new outer key opens it; the receiver's inner replay state went on (SEQ 5).
+    relay_under_new = SrtpSession(Profile.AEAD_AES_128_GCM, master_key=outer_key,
+                                  master_salt=outer_salt)
+    assert relay_under_new.unprotect(packet)[-1] == 0  # the empty OHB under the new outer key
+    with pytest.raises(AuthenticationError):
+        relay.unprotect(packet)
+    assert receiver.unprotect(packet).endswith(b"after")
+    # The inner layer remembers SEQ 0 from before the change: a replay under a fresh outer
+    # packet is still refused.
+    clone.replace_hop_by_hop_key(outer_key, outer_salt)
+    replayed = clone.protect(bytes(RtpPacket(False, 0, 0, 0, 9, payload=b"a")))
+    with pytest.raises(ReplayError):
+        receiver.unprotect(replayed)
+    rtcp = bytes.fromhex("80c90001") + (9).to_bytes(4)
+    assert receiver.unprotect_rtcp(sender.protect_rtcp(rtcp)) == rtcp
+    with pytest.raises(ValueError, match="16-byte hop-by-hop key"):
+        sender.replace_hop_by_hop_key(bytes(32), bytes(12))
