@@ -25,6 +25,12 @@ The configuration (YAML, paths relative to the file; see configs/distributor.yam
     rtcp_interval: 5                     # receiver reports to each endpoint
     statistics_interval: 30              # a statistics line in the log (0: never)
     socket_buffer: 4194304               # UDP receive/send buffer per room port, bytes
+    reconnect: {initial: 0.25, maximum: 5}   # back-off (s) while the Key Distributor is away
+
+While the tunnel is down (a Key Distributor restart) media keeps flowing under the keys already
+installed; new handshakes wait for the reconnection. A restarted Media Distributor gets its
+endpoints' hop-by-hop keys back from the Key Distributor and recognises each endpoint by the
+first packet that authenticates under them: no endpoint has to handshake again.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from __future__ import annotations
 import argparse
 import socket
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +65,12 @@ from sipperc.perc.policy import DOUBLE_PROFILES
 from sipperc.perc.switching import SpeakersChanged, SsrcConflict, SwitchingConfig
 from sipperc.perc.tunnel import TunnelClosed
 from sipperc.perc.tunnel_messages import TunnelError
-from sipperc.perc.tunnel_service import RelayedMessage, TunnelClientService, TunnelProtocol
+from sipperc.perc.tunnel_service import (
+    ReconnectBackoff,
+    RelayedMessage,
+    TunnelClientService,
+    TunnelProtocol,
+)
 from sipperc.perc.tunnel_tls import MutualTLS, load_mutual_tls
 from sipperc.srtp import Profile
 
@@ -80,13 +91,15 @@ class DistributorConfig:
     handshake_timeout: float = 30.0
     statistics_interval: float = 30.0
     socket_buffer: int = DEFAULT_SOCKET_BUFFER
+    reconnect: ReconnectBackoff = field(default_factory=lambda: ReconnectBackoff(0.25, 2.0,
+                                                                                  5.0))
 
 
 def load_distributor_config(path: str | Path) -> DistributorConfig:
     """Read a Media Distributor configuration; ConfigError at the offending line."""
     root = load_config(path)
     root.entries({"key_distributor", "tls", "profiles", "rooms", "rtcp_interval",
-                  "handshake_timeout", "statistics_interval", "socket_buffer"})
+                  "handshake_timeout", "statistics_interval", "socket_buffer", "reconnect"})
     profiles: list[Profile] = []
     for item in root.get_list("profiles"):
         try:
@@ -112,7 +125,16 @@ def load_distributor_config(path: str | Path) -> DistributorConfig:
         handshake_timeout=root.get_float("handshake_timeout", 30.0, minimum=1),
         statistics_interval=root.get_float("statistics_interval", 30.0, minimum=0),
         socket_buffer=root.get_int("socket_buffer", DEFAULT_SOCKET_BUFFER, minimum=0),
+        reconnect=_backoff(root.section("reconnect", {"initial", "maximum"})),
     )
+
+
+def _backoff(node: ConfigNode) -> ReconnectBackoff:
+    initial = node.get_float("initial", 0.25, minimum=0.01)
+    maximum = node.get_float("maximum", 5.0, minimum=0.01)
+    if maximum < initial:
+        raise node.require("maximum").error("must not be below 'initial'")
+    return ReconnectBackoff(initial, 2.0, maximum)
 
 
 def _room(name: str, node: ConfigNode) -> tuple[SocketAddress, RoomConfig]:
@@ -205,7 +227,7 @@ class DistributorServer(Service):
         target = self.config.key_distributor
         self.tunnel_service = TunnelClientService.to_host(
             target.host, target.port, self.config.tls, self.config.profiles, self,
-            reactor=self.reactor)
+            reactor=self.reactor, backoff=self.config.reconnect)
         self.tunnel_service.startService()
         self._ready.watch(succeed(None))
         if self.config.statistics_interval:

@@ -27,6 +27,7 @@ from sipperc.perc.participant import (
     EKTKeyInstalled,
     Participant,
     ParticipantEvent,
+    PercSessionParameters,
 )
 
 _log = Logger(namespace="sipperc.perc.participant")
@@ -91,9 +92,13 @@ class ParticipantEndpoint(DatagramProtocol):
 
     # -- for the application ------------------------------------------------------------------
 
-    def renew_association(self) -> None:
-        """Run a new DTLS handshake now (see :meth:`Participant.renew_association`)."""
-        self.participant.renew_association(self.clock.seconds())
+    def renew_association(self, session: PercSessionParameters | None = None) -> None:
+        """Run a new DTLS handshake now, with new parameters from a re-INVITE if given.
+
+        See :meth:`Participant.renew_association`; a new Media Distributor address in
+        ``session`` takes effect for what is sent from now on.
+        """
+        self.participant.renew_association(self.clock.seconds(), session)
         self._service()
 
     def leave(self, reason: str | None = None) -> None:

@@ -29,6 +29,7 @@ from sipperc.perc.participant import Participant, PercSessionParameters
 from sipperc.perc.participant_endpoint import ParticipantEndpoint
 from sipperc.perc.policy import ConferenceIdentity, ConferencePolicy, RekeyPolicy
 from sipperc.perc.switching import SwitchingConfig
+from sipperc.perc.tunnel_service import ReconnectBackoff
 from sipperc.perc.tunnel_tls import MutualTLS, PeerTrust
 from tests.media.audio_checks import tone_levels
 from tests.media.lossy_network import RecordingSink
@@ -88,6 +89,62 @@ class Servers:
     def focus_tls(self):
         return MutualTLS(self.focus.credentials(), PeerTrust(fingerprints=(
             self.kd_focus.fingerprint,)))
+
+    def write_files(self, directory):
+        """Certificates, keys and a conference policy file, as an operator would have them."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for identity, stem in ((self.kd_tunnel, "kd-tunnel"), (self.md, "md"),
+                               (self.kd_focus, "kd-focus"), (self.focus, "focus")):
+            identity.write(directory, stem)
+        cert, key = self.conference.to_pem()
+        (directory / "conference.pem").write_bytes(cert)
+        (directory / "conference.key").write_bytes(key)
+        (directory / "conference.key").chmod(0o600)
+        (directory / "conferences.yaml").write_text(
+            "conferences:\n"
+            f"  {ROOM}:\n"
+            f"    name: {ROOM_NAME}\n"
+            "    certificate: conference.pem\n"
+            "    private_key: conference.key\n"
+            "    admission: open\n")
+
+    def keyserver_yaml(self, directory, tunnel_port, focus_port, *, orphan_grace=30):
+        path = directory / "keyserver.yaml"
+        path.write_text(
+            "conferences: conferences.yaml\n"
+            "state_file: kd-state.json\n"
+            f"orphan_grace: {orphan_grace}\n"
+            "tunnel:\n"
+            f"  listen: {{host: 127.0.0.1, port: {tunnel_port}}}\n"
+            "  tls:\n"
+            "    certificate: kd-tunnel.pem\n"
+            "    private_key: kd-tunnel.key\n"
+            f"    peer: {{fingerprints: ['{self.md.fingerprint}']}}\n"
+            "focus:\n"
+            f"  listen: {{host: 127.0.0.1, port: {focus_port}}}\n"
+            "  tls:\n"
+            "    certificate: kd-focus.pem\n"
+            "    private_key: kd-focus.key\n"
+            f"    peer: {{fingerprints: ['{self.focus.fingerprint}']}}\n")
+        return path
+
+    def distributor_yaml(self, directory, tunnel_port, media_port, *, last_n=5,
+                         statistics_interval=1):
+        path = directory / "distributor.yaml"
+        path.write_text(
+            f"key_distributor: {{host: 127.0.0.1, port: {tunnel_port}}}\n"
+            "tls:\n"
+            "  certificate: md.pem\n"
+            "  private_key: md.key\n"
+            f"  peer: {{fingerprints: ['{self.kd_tunnel.fingerprint}']}}\n"
+            "rooms:\n"
+            f"  {ROOM}:\n"
+            f"    listen: {{host: 127.0.0.1, port: {media_port}}}\n"
+            f"    last_n: {last_n}\n"
+            "rtcp_interval: 1\n"
+            f"statistics_interval: {statistics_interval}\n"
+            "reconnect: {initial: 0.1, maximum: 0.5}\n")
+        return path
 
     def policy(self, **changes):
         values = {"room": ROOM, "identity": ConferenceIdentity(ROOM_NAME, self.conference),
@@ -153,8 +210,21 @@ class Conference:
         self.reannounced = []
         self.focus = FocusInterfaceClient.to_host(
             "127.0.0.1", focus_port, servers.focus_tls(), reactor=reactor,
-            on_status=self.statuses.append,
-            on_reannounced=lambda key, accepted: self.reannounced.append((key, accepted)))
+            backoff=ReconnectBackoff(0.1, 2.0, 0.5), on_status=self.statuses.append,
+            on_reannounced=self._reannounced)
+
+    def _reannounced(self, key, accepted):
+        """What the SIP focus does after a Key Distributor restart: re-INVITE with the new
+        Key Distributor tls-id, which makes the participant handshake again."""
+        self.reannounced.append((key, accepted))
+        member = self.members.get(key[1])
+        if member is None:
+            return
+        session = member.participant.session
+        renewed = PercSessionParameters(
+            session.media_distributor, (accepted.key_distributor_fingerprint,),
+            accepted.key_distributor_tls_id, session.local_tls_id)
+        member.endpoint.renew_association(renewed)
 
     @defer.inlineCallbacks
     def join(self, name, *, identity=None, announce_identity=None, audit=True,
@@ -184,10 +254,13 @@ class Conference:
         self.members[name] = member
         return member
 
+    @defer.inlineCallbacks
     def leave(self, name):
+        """The participant hangs up; the focus withdraws it (its BYE)."""
         member = self.members.pop(name)
         member.endpoint.leave("bye")
-        return member.port.stopListening()
+        yield member.port.stopListening()
+        yield self.focus.withdraw(ROOM, name)
 
     def stop(self):
         stops = []
