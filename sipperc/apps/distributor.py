@@ -170,6 +170,8 @@ def _room(name: str, node: ConfigNode) -> tuple[SocketAddress, RoomConfig]:
 class RoomPort(DatagramProtocol):
     """One room's UDP port: every datagram goes to the Media Distributor core."""
 
+    noisy = False  # the server logs what matters itself
+
     def __init__(self, server: DistributorServer, key: str) -> None:
         self.server = server
         self.key = key

@@ -42,7 +42,7 @@ def load_socket_address(node: ConfigNode, *, listening: bool,
     name is ambiguous; a destination may be a name.
     """
     node.entries({"host", "port"})
-    host = node.get_str("host", default_host)
+    host = node.get_str("host", default_host) if listening else node.get_str("host")
     if listening and host:
         try:
             ipaddress.ip_address(host)

@@ -131,6 +131,8 @@ class FocusServerProtocol(TwistedProtocol):
 class FocusServerFactory(Factory):
     """One :class:`FocusServerProtocol` per accepted connection."""
 
+    noisy = False
+
     def __init__(self, handler: FocusHandler) -> None:
         self.handler = handler
 

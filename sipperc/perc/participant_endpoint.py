@@ -38,6 +38,8 @@ Address = tuple[str, int]
 class ParticipantEndpoint(DatagramProtocol):
     """One participant on a UDP port, talking to its Media Distributor."""
 
+    noisy = False
+
     def __init__(self, participant: Participant, source: AudioSource,
                  sink: AudioSink | None = None, *,
                  source_sink: Callable[[int], AudioSink] | None = None,

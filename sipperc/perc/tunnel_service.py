@@ -191,6 +191,8 @@ class TunnelProtocol(TwistedProtocol):
 class TunnelServerFactory(Factory):
     """The Key Distributor's side: one :class:`TunnelProtocol` per accepted connection."""
 
+    noisy = False
+
     def __init__(self, handler: TunnelHandler,
                  supported_versions: tuple[int, ...] = SUPPORTED_VERSIONS) -> None:
         self.handler = handler

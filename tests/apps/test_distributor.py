@@ -1,0 +1,128 @@
+"""sipperc distributor: configuration, the command, and the server with a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from twisted.internet import defer, reactor
+from twisted.internet.protocol import DatagramProtocol
+from twisted.trial.unittest import TestCase
+
+from sipperc.apps.distributor import DistributorServer, load_distributor_config
+from sipperc.cli import ExitCode, main
+from sipperc.config import ConfigError
+from sipperc.perc.media_distributor import DropReason
+from tests.perc.conference import ROOM, InProcessConference, Servers, until
+
+
+@pytest.fixture
+def files(tmp_path):
+    servers = Servers()
+    servers.write_files(tmp_path)
+    return servers, tmp_path
+
+
+def test_a_valid_configuration_loads(files):
+    servers, directory = files
+    config = load_distributor_config(servers.distributor_yaml(directory, 4740, 40000, last_n=4))
+    assert (config.key_distributor.host, config.key_distributor.port) == ("127.0.0.1", 4740)
+    ((address, room),) = config.rooms
+    assert (address.port, room.room, room.switching.last_n, room.audio_level_id) == (
+        40000, ROOM, 4, 1)
+    assert config.tls.trust.fingerprints == (servers.kd_tunnel.fingerprint,)
+    assert config.reconnect.maximum == 0.5
+
+
+@pytest.mark.parametrize(("edit", "where", "problem"), [
+    (lambda t: t.replace("last_n: 5", "last_n: 0"), ":9: rooms.design-review.last_n", ">= 1"),
+    (lambda t: t + "profiles: [AEAD_AES_128_GCM]\n", ":13: profiles[0]",
+     "not a double profile"),
+    (lambda t: t + "profiles: [ROT13]\n", ":13: profiles[0]", "unknown profile"),
+    (lambda t: t.replace("last_n: 5", "last_n: 5\n    audio_level_id: 300"),
+     ":10: rooms.design-review.audio_level_id", "from 1 to 255"),
+    (lambda t: t.replace("port: 4740", "port: 0"), ":1: key_distributor.port", "from 1 to"),
+    (lambda t: t.replace("reconnect: {initial: 0.1, maximum: 0.5}",
+                         "reconnect: {initial: 2, maximum: 1}"), ":12: reconnect.maximum",
+     "below 'initial'"),
+])
+def test_configuration_errors_name_the_line(files, edit, where, problem):
+    servers, directory = files
+    path = servers.distributor_yaml(directory, 4740, 40000)
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ConfigError) as error:
+        load_distributor_config(path)
+    assert where in str(error.value) and problem in str(error.value)
+
+
+def test_two_rooms_on_one_port_are_refused(files):
+    servers, directory = files
+    path = servers.distributor_yaml(directory, 4740, 40000)
+    text = path.read_text().replace("rooms:\n", "rooms:\n  lobby:\n"
+                                    "    listen: {host: 127.0.0.1, port: 40000}\n")
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="port of its own"):
+        load_distributor_config(path)
+
+
+def test_check_prints_the_rooms(files, capsys):
+    servers, directory = files
+    path = servers.distributor_yaml(directory, 4740, 40000)
+    assert main(["distributor", "--config", str(path), "--check"]) == ExitCode.OK
+    assert capsys.readouterr().out.strip() == f"{ROOM}: 127.0.0.1:40000 last_n=5"
+
+
+class DistributorTests(TestCase):
+    timeout = 60
+
+    def setUp(self):
+        self.conference = InProcessConference(Path(self.mktemp()).resolve())
+        self.conference.tmp_path.mkdir(parents=True)
+        self.addCleanup(self.conference.shutdown)
+        return self.conference.start()
+
+    @defer.inlineCallbacks
+    def test_a_restarted_distributor_forwards_again_without_new_handshakes(self):
+        conference = self.conference
+        for name in ("alice", "bob", "carol"):
+            yield conference.join(name)
+        yield until(conference.everyone_hears_everyone, 10)
+        old = conference.distributor
+        port = old.ports[ROOM].getHost().port
+        yield old.stopService()
+        conference.distributor = DistributorServer(
+            conference.distributor_config(conference.key_server.tunnel_port.getHost().port,
+                                          port), reactor)
+        conference.distributor.startService()
+        yield conference.distributor.when_ready()
+        started = reactor.seconds()
+        for member in conference.members.values():
+            member.clear()
+        yield until(conference.everyone_hears_everyone, 5)
+        assert reactor.seconds() - started < 5
+        statistics = conference.distributor.core.statistics(reactor.seconds())
+        assert statistics.recovered_bindings == 3
+        assert all(m.participant.statistics().associations == 1
+                   for m in conference.members.values())
+
+    @defer.inlineCallbacks
+    def test_statistics_count_what_was_forwarded_and_dropped(self):
+        conference = self.conference
+        for name in ("alice", "bob"):
+            yield conference.join(name)
+        yield until(conference.everyone_hears_everyone, 10)
+        distributor = conference.distributor
+        stranger = reactor.listenUDP(0, _Quiet(), interface="127.0.0.1")
+        self.addCleanup(stranger.stopListening)
+        stranger.write(b"\x80" + bytes(40), ("127.0.0.1", distributor.ports[ROOM].getHost().port))
+        yield until(lambda: distributor.core.statistics(reactor.seconds()).dropped[
+            DropReason.UNKNOWN_SOURCE] == 1, 5)
+        statistics = distributor.core.statistics(reactor.seconds())
+        room = statistics.rooms[ROOM]
+        assert room.participants == 2 and room.copies_forwarded > 50
+        assert statistics.datagrams_sent >= room.copies_forwarded
+        distributor._log_statistics()  # the periodic log line does not fail
+
+
+class _Quiet(DatagramProtocol):
+    """A stranger on the network: sends to the room port, keeps nothing."""
