@@ -57,8 +57,9 @@ import heapq
 import itertools
 import secrets
 import uuid
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sipperc.dtls import DtlsAlertError, initial_client_hello
 from sipperc.media.reception import ReceptionStatistics, ntp_short
@@ -105,6 +106,7 @@ PortKey = Hashable
 Address = tuple[str, int]
 Datagram = tuple[PortKey, Address, bytes]
 """A datagram to send: from which port, to which address, what."""
+_Opened = TypeVar("_Opened", RelayedPacket, bytes)
 
 MAX_REPORT_BLOCKS = 31
 GENERIC_NACK = 1
@@ -529,26 +531,28 @@ class MediaDistributor:
 
     # -- RTP ------------------------------------------------------------------------------------
 
-    def _open_rtp(self, endpoint: _Endpoint, data: bytes, now: float) -> RelayedPacket | None:
+    def _rtp(self, room: _Room, endpoint: _Endpoint, data: bytes, now: float) -> list[Output]:
         inbound = endpoint.inbound
         assert inbound is not None
         try:
-            return inbound.receive(data)
+            relayed: RelayedPacket | None = inbound.receive(data)
         except SrtpError:
-            previous = endpoint.previous_inbound
-            if previous is not None and now < endpoint.previous_until:
-                try:
-                    return previous.receive(data)
-                except SrtpError:
-                    pass
-            self._dropped[DropReason.AUTHENTICATION] += 1
-            return None
-
-    def _rtp(self, room: _Room, endpoint: _Endpoint, data: bytes, now: float) -> list[Output]:
-        relayed = self._open_rtp(endpoint, data, now)
+            relayed = self._with_previous_keys(endpoint, now, lambda s: s.receive(data))
         if relayed is None:
             return []
         return self._forward(room, endpoint, relayed, now)
+
+    def _with_previous_keys(self, endpoint: _Endpoint, now: float,
+                            open_with: Callable[[HopByHopSession], _Opened]) -> _Opened | None:
+        """A packet the current keys refused: in flight under the previous ones? (or drop)."""
+        previous = endpoint.previous_inbound
+        if previous is not None and now < endpoint.previous_until:
+            try:
+                return open_with(previous)
+            except SrtpError:
+                pass
+        self._dropped[DropReason.AUTHENTICATION] += 1
+        return None
 
     def _forward(self, room: _Room, endpoint: _Endpoint, relayed: RelayedPacket,
                  now: float) -> list[Output]:
@@ -610,7 +614,12 @@ class MediaDistributor:
     # -- RTCP -----------------------------------------------------------------------------------
 
     def _rtcp(self, room: _Room, endpoint: _Endpoint, data: bytes, now: float) -> list[Output]:
-        plain = self._open_rtcp(endpoint, data, now)
+        inbound = endpoint.inbound
+        assert inbound is not None
+        try:
+            plain: bytes | None = inbound.unprotect_rtcp(data)
+        except SrtpError:
+            plain = self._with_previous_keys(endpoint, now, lambda s: s.unprotect_rtcp(data))
         if plain is None:
             return []
         room.switch.receive_rtcp(now, endpoint.name)
@@ -640,21 +649,6 @@ class MediaDistributor:
             elif isinstance(packet, FeedbackMessage):
                 outputs += self._feedback(room, endpoint, packet)
         return outputs
-
-    def _open_rtcp(self, endpoint: _Endpoint, data: bytes, now: float) -> bytes | None:
-        inbound = endpoint.inbound
-        assert inbound is not None
-        try:
-            return inbound.unprotect_rtcp(data)
-        except SrtpError:
-            previous = endpoint.previous_inbound
-            if previous is not None and now < endpoint.previous_until:
-                try:
-                    return previous.unprotect_rtcp(data)
-                except SrtpError:
-                    pass
-            self._dropped[DropReason.AUTHENTICATION] += 1
-            return None
 
     def _pass_sender_report(self, room: _Room, endpoint: _Endpoint, report: SenderReport,
                             cname: SdesChunk | None) -> list[Output]:

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from twisted.internet import defer, reactor
 from twisted.internet.protocol import DatagramProtocol
-from twisted.trial.unittest import TestCase
 
 from sipperc.apps.distributor import DistributorServer, load_distributor_config
 from sipperc.cli import ExitCode, main
 from sipperc.config import ConfigError
 from sipperc.perc.media_distributor import DropReason
-from tests.perc.conference import ROOM, InProcessConference, Servers, until
-
-
-@pytest.fixture
-def files(tmp_path):
-    servers = Servers()
-    servers.write_files(tmp_path)
-    return servers, tmp_path
+from tests.perc.conference import ROOM, ConferenceTestCase, until
 
 
 def test_a_valid_configuration_loads(files):
@@ -72,14 +62,7 @@ def test_check_prints_the_rooms(files, capsys):
     assert capsys.readouterr().out.strip() == f"{ROOM}: 127.0.0.1:40000 last_n=5"
 
 
-class DistributorTests(TestCase):
-    timeout = 60
-
-    def setUp(self):
-        self.conference = InProcessConference(Path(self.mktemp()).resolve())
-        self.conference.tmp_path.mkdir(parents=True)
-        self.addCleanup(self.conference.shutdown)
-        return self.conference.start()
+class DistributorTests(ConferenceTestCase):
 
     @defer.inlineCallbacks
     def test_a_restarted_distributor_forwards_again_without_new_handshakes(self):

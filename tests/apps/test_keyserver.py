@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from twisted.internet import defer, reactor
-from twisted.trial.unittest import TestCase
 
 from sipperc.apps.keyserver import KeyServer, load_key_server_config
 from sipperc.cli import ExitCode, main
@@ -15,14 +13,12 @@ from sipperc.config import ConfigError
 from sipperc.dtls import Identity
 from sipperc.perc.focus_interface import ParticipantState
 from sipperc.perc.participant import EKTKeyInstalled
-from tests.perc.conference import ROOM, InProcessConference, Servers, until, wait
-
-
-@pytest.fixture
-def files(tmp_path):
-    servers = Servers()
-    servers.write_files(tmp_path)
-    return servers, tmp_path
+from tests.perc.conference import (
+    ROOM,
+    ConferenceTestCase,
+    until,
+    wait,
+)
 
 
 def test_a_valid_configuration_loads(files):
@@ -67,14 +63,7 @@ def test_check_prints_each_conference_and_its_fingerprint(files, capsys):
     assert "missing.yaml" in capsys.readouterr().err
 
 
-class KeyServerTests(TestCase):
-    timeout = 60
-
-    def setUp(self):
-        self.conference = InProcessConference(Path(self.mktemp()).resolve())
-        self.conference.tmp_path.mkdir(parents=True)
-        self.addCleanup(self.conference.shutdown)
-        return self.conference.start()
+class KeyServerTests(ConferenceTestCase):
 
     @defer.inlineCallbacks
     def test_participants_are_keyed_and_the_focus_hears_of_them(self):

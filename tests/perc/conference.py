@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
+from twisted.trial.unittest import TestCase
 
 from sipperc.apps.distributor import DistributorConfig, DistributorServer
 from sipperc.apps.keyserver import KeyServer, KeyServerConfig
@@ -331,3 +333,16 @@ class InProcessConference(Conference):
             yield self.distributor.stopService()
         if self.key_server is not None and self.key_server.running:
             yield self.key_server.stopService()
+
+
+class ConferenceTestCase(TestCase):
+    """A trial test case with an :class:`InProcessConference` started for each test."""
+
+    timeout = 60
+
+    def setUp(self):
+        directory = Path(self.mktemp()).resolve()
+        directory.mkdir(parents=True)
+        self.conference = InProcessConference(directory)
+        self.addCleanup(self.conference.shutdown)
+        return self.conference.start()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from twisted.internet import defer, reactor
-from twisted.trial.unittest import TestCase
 
 from sipperc.dtls import Fingerprint, Identity
 from sipperc.perc.focus_interface import Accepted, Refused
@@ -14,7 +11,7 @@ from sipperc.perc.key_distributor import ParticipantAnnouncement
 from sipperc.perc.tunnel_service import ReconnectBackoff
 from sipperc.perc.tunnel_tls import MutualTLS, PeerTrust
 from tests.perc.certs import make_identity
-from tests.perc.conference import ROOM, InProcessConference, tls_id, until, wait
+from tests.perc.conference import ROOM, ConferenceTestCase, tls_id, until, wait
 
 
 def announcement(name, room=ROOM, identity=None):
@@ -23,14 +20,7 @@ def announcement(name, room=ROOM, identity=None):
         identity.fingerprint),))
 
 
-class FocusServiceTests(TestCase):
-    timeout = 30
-
-    def setUp(self):
-        self.conference = InProcessConference(Path(self.mktemp()).resolve())
-        self.conference.tmp_path.mkdir(parents=True)
-        self.addCleanup(self.conference.shutdown)
-        return self.conference.start()
+class FocusServiceTests(ConferenceTestCase):
 
     def client(self, tls=None, **kwargs):
         focus = FocusInterfaceClient.to_host(

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from twisted.internet import defer, reactor
 from twisted.internet.protocol import DatagramProtocol
-from twisted.trial.unittest import TestCase
 
 from sipperc.perc.participant import AssociationEstablished, EKTKeyInstalled
-from tests.perc.conference import InProcessConference, until, wait
+from tests.perc.conference import ConferenceTestCase, until, wait
 
 
-class ParticipantEndpointTests(TestCase):
-    timeout = 30
-
-    def setUp(self):
-        self.conference = InProcessConference(Path(self.mktemp()).resolve())
-        self.conference.tmp_path.mkdir(parents=True)
-        self.addCleanup(self.conference.shutdown)
-        return self.conference.start()
+class ParticipantEndpointTests(ConferenceTestCase):
 
     @defer.inlineCallbacks
     def test_each_remote_source_gets_its_own_sink_and_leave_closes_everything(self):
