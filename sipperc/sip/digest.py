@@ -34,7 +34,7 @@ from sipperc.sip import headers as h
 from sipperc.sip.errors import SipParseError
 from sipperc.sip.headers import AuthValue, CSeq, HeaderField
 from sipperc.sip.message import Request, Response
-from sipperc.sip.uri import quote_string
+from sipperc.sip.uri import quote_string, unquote_string
 
 __all__ = [
     "Authenticated",
@@ -179,6 +179,16 @@ def _quoted(text: str) -> str:
         raise DigestError("a digest parameter cannot contain CR or LF") from exc
 
 
+def _params(value: AuthValue) -> dict[str, str]:
+    """The parameters of an auth value by lower-case name, unquoted (first one wins)."""
+    params: dict[str, str] = {}
+    for name, raw in value.params:
+        key = name.lower()
+        if key not in params:
+            params[key] = unquote_string(raw) if raw.startswith('"') else raw
+    return params
+
+
 def _flag(value: str | None) -> bool:
     return value is not None and value.lower() == "true"
 
@@ -204,22 +214,23 @@ class DigestChallenge:
         """
         if value.scheme.lower() != "digest":
             raise DigestError(f"not a Digest challenge: {value.scheme}")
-        realm, nonce = value.get("realm"), value.get("nonce")
+        params = _params(value)
+        realm, nonce = params.get("realm"), params.get("nonce")
         if realm is None or nonce is None:
             raise DigestError("a Digest challenge needs realm and nonce")
-        algorithm = DigestAlgorithm.from_token(value.get("algorithm"))
+        algorithm = DigestAlgorithm.from_token(params.get("algorithm"))
         if algorithm is None:
-            raise DigestError(f"unsupported digest algorithm {value.get('algorithm')!r}")
-        qop_text = value.get("qop")
+            raise DigestError(f"unsupported digest algorithm {params.get('algorithm')!r}")
+        qop_text = params.get("qop")
         qop = () if qop_text is None else tuple(q.strip().lower() for q in qop_text.split(","))
         return cls(
             realm=realm,
             nonce=nonce,
             algorithm=algorithm,
             qop=tuple(q for q in qop if q),
-            opaque=value.get("opaque"),
-            stale=_flag(value.get("stale")),
-            userhash=_flag(value.get("userhash")),
+            opaque=params.get("opaque"),
+            stale=_flag(params.get("stale")),
+            userhash=_flag(params.get("userhash")),
         )
 
     def to_auth_value(self) -> AuthValue:
@@ -266,18 +277,19 @@ class DigestCredentials:
         """Read credentials; raises :class:`DigestError` when malformed (RFC 7616 §3.4)."""
         if value.scheme.lower() != "digest":
             raise DigestError(f"not Digest credentials: {value.scheme}")
-        required = {name: value.get(name) for name in ("username", "realm", "nonce", "uri")}
-        response = value.get("response")
+        params = _params(value)
+        required = {name: params.get(name) for name in ("username", "realm", "nonce", "uri")}
+        response = params.get("response")
         missing = [name for name, v in required.items() if v is None]
         if response is None:
             missing.append("response")
         if missing:
             raise DigestError(f"Digest credentials without {', '.join(missing)}")
-        algorithm = DigestAlgorithm.from_token(value.get("algorithm"))
+        algorithm = DigestAlgorithm.from_token(params.get("algorithm"))
         if algorithm is None:
-            raise DigestError(f"unsupported digest algorithm {value.get('algorithm')!r}")
-        qop = value.get("qop")
-        nc_text, cnonce = value.get("nc"), value.get("cnonce")
+            raise DigestError(f"unsupported digest algorithm {params.get('algorithm')!r}")
+        qop = params.get("qop")
+        nc_text, cnonce = params.get("nc"), params.get("cnonce")
         nc: int | None = None
         if qop is not None:
             qop = qop.lower()
@@ -299,8 +311,8 @@ class DigestCredentials:
             qop=qop,
             nc=nc,
             cnonce=cnonce,
-            opaque=value.get("opaque"),
-            userhash=_flag(value.get("userhash")),
+            opaque=params.get("opaque"),
+            userhash=_flag(params.get("userhash")),
         )
 
     def to_auth_value(self) -> AuthValue:

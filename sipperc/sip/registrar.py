@@ -333,7 +333,6 @@ class Registrar:
             raise _RefusalError(request.response(403, "Too Many Registered Contacts"))
         # Step 7 commits only when every update succeeded.
         self.location.store(aor, merged.values())
-        _log.info("bindings updated", aor=aor, bindings=len(merged), call_id=call_id)
         return self._ok(request, aor, now)
 
     @staticmethod

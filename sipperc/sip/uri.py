@@ -12,6 +12,7 @@ compare by scheme (case-insensitively) and the rest of their text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote, unquote_to_bytes
@@ -153,7 +154,13 @@ def quote_string(text: str) -> str:
     """
     if "\r" in text or "\n" in text:
         raise ValueError("a quoted-string cannot contain CR or LF")
-    return '"' + grammar.NOT_QDTEXT.sub(r"\\\g<0>", text) + '"'
+    if grammar.NOT_QDTEXT.search(text) is None:  # the usual case: nothing to escape
+        return f'"{text}"'
+    return '"' + grammar.NOT_QDTEXT.sub(_quoted_pair, text) + '"'
+
+
+def _quoted_pair(match: re.Match[str]) -> str:
+    return "\\" + match.group()
 
 
 def _uri_params(text: str) -> Parameters:
