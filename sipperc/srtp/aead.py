@@ -10,18 +10,19 @@ them is encrypted; with E=0 the whole packet plus the word is AAD. The word foll
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sipperc.srtp.errors import AuthenticationError, MalformedPacketError, SrtpError
+from sipperc.srtp.errors import AuthenticationError, MalformedPacketError
 from sipperc.srtp.key_derivation import SessionKeys
 from sipperc.srtp.profile import Profile
 from sipperc.srtp.session import (
+    SIMPLE_HEADER_LENGTHS,
     SRTCP_E_FLAG,
     SrtpSession,
     header_length,
-    malformed,
     rtcp_ssrc,
 )
 from sipperc.srtp.stream import SrtpStream
@@ -58,108 +59,67 @@ class AeadSession(SrtpSession, profiles=(Profile.AEAD_AES_128_GCM, Profile.AEAD_
 
     def protect(self, rtp: bytes) -> bytes:
         """Protect one RTP packet (RFC 7714 §8.1); see :meth:`SrtpSession.protect`."""
-        # sipperc.srtp.session.header_length, inline: a call costs a few percent here.
-        try:
-            first = rtp[0]
-            length = 12 + ((first & 0x0F) << 2)
-            if first & 0x10:
-                length += 4 + ((rtp[length + 2] << 8 | rtp[length + 3]) << 2)
-        except IndexError:
-            raise malformed(rtp) from None
-        if first & 0xC0 != 0x80 or len(rtp) < length:
-            raise malformed(rtp)
+        # The fast paths of header_length and SrtpStream.send_index, inline (see
+        # SIMPLE_HEADER_LENGTHS: each call would cost a few percent here).
+        length = SIMPLE_HEADER_LENGTHS[rtp[0]] if rtp else 0
+        if not length or len(rtp) < length:
+            length = header_length(rtp)
         ssrc = rtp[8:12]
         stream = self._rtp_tx.get(ssrc) or self._new_rtp_tx(ssrc)
-        seq = rtp[2] << 8 | rtp[3]
         index = stream.highest + 1
-        if seq == index & 0xFFFF:  # the next packet in order (see sipperc.srtp.stream)
+        if rtp[2] << 8 | rtp[3] == index & 0xFFFF != 0:
             stream.highest = index
         else:
-            index = stream.send_index(seq)
+            index = stream.send_index(rtp[2] << 8 | rtp[3])
         header = rtp[:length]
-        return (header + self._rtp_encrypt((stream.nonce_base ^ index).to_bytes(12),
-                                           rtp[length:], header) + self._mki)
+        return header + self._rtp_encrypt((stream.nonce_base ^ index).to_bytes(12), rtp[length:],
+                                          header)
 
     def unprotect(self, srtp: bytes) -> bytes:
         """Check and decrypt one SRTP packet (RFC 7714 §8.2)."""
-        # header_length inline, then the in-order shortcut of sipperc.srtp.stream.
-        try:
-            first = srtp[0]
-            length = 12 + ((first & 0x0F) << 2)
-            if first & 0x10:
-                length += 4 + ((srtp[length + 2] << 8 | srtp[length + 3]) << 2)
-        except IndexError:
-            raise malformed(srtp) from None
-        end = len(srtp) - self._mki_length
-        if first & 0xC0 != 0x80 or end < length + TAG_LENGTH:
-            raise malformed(srtp)
-        if self._mki and srtp[end:] != self._mki:
-            raise AuthenticationError("SRTP packet carries an unknown MKI")
-        ssrc = srtp[8:12]
-        stream = self._rtp_rx.get(ssrc)
+        # The fast paths of header_length, SrtpStream.receive_index and accept, inline.
+        length = SIMPLE_HEADER_LENGTHS[srtp[0]] if srtp else 0
+        if not length or len(srtp) < length + TAG_LENGTH:
+            length = header_length(srtp, TAG_LENGTH)
+        stream = self._rtp_rx.get(srtp[8:12])
         if stream is None:
-            return self._unprotect_first(srtp, ssrc)
-        seq = srtp[2] << 8 | srtp[3]
+            # This class's unprotect again, not the MKI layer's (see MkiSession).
+            return self._first_packet(srtp[8:12], partial(AeadSession.unprotect, self, srtp))
         index = stream.highest + 1
-        in_order = seq == index & 0xFFFF  # the next packet in order (see sipperc.srtp.stream)
+        in_order = srtp[2] << 8 | srtp[3] == index & 0xFFFF
         if not in_order:
-            index = stream.estimate(seq)
-            stream.check(index)
+            index = stream.receive_index(srtp[2] << 8 | srtp[3])
         header = srtp[:length]
         try:
-            payload = self._rtp_decrypt((stream.nonce_base ^ index).to_bytes(12),
-                                        srtp[length:end], header)
+            payload = self._rtp_decrypt((stream.nonce_base ^ index).to_bytes(12), srtp[length:],
+                                        header)
         except InvalidTag:
-            raise AuthenticationError(f"SRTP tag does not verify (SSRC {ssrc.hex()}, "
-                                      f"index {index})") from None
+            raise self._tag_failure(srtp, index) from None
         if in_order:
             stream.highest = index
         else:
             stream.accept(index)
         return header + payload
 
-    def _open(self, srtp: bytes, trailer: int) -> tuple[bytes, bytes, SrtpStream, int]:
-        """Outer-decrypt an SRTP packet: (header, plaintext, stream, index), nothing recorded.
+    def _open(self, srtp: bytes, length: int, end: int,
+              stream: SrtpStream) -> tuple[bytes, bytes, int]:
+        """Check the index and decrypt ``srtp[:end]``: (header, plaintext, index).
 
-        For the double SRTP endpoint and the distributor, which check more before they record
-        the index with :meth:`_opened`. ``trailer``: bytes at least after the header.
+        Nothing is recorded: the caller accepts the index once it accepts the packet (the
+        double SRTP endpoint checks the inner layer first).
         """
-        length = header_length(srtp, trailer)
-        stream = self._rtp_rx.get(srtp[8:12])
-        if stream is None:
-            stream = SrtpStream(self.replay_window,
-                                self._nonce_base(int.from_bytes(srtp[8:12]), False))
-        seq = srtp[2] << 8 | srtp[3]
-        index = stream.highest + 1
-        if seq != index & 0xFFFF:
-            index = stream.estimate(seq)
-            stream.check(index)
+        index = stream.receive_index(srtp[2] << 8 | srtp[3])
         header = srtp[:length]
         try:
-            return (header, self._rtp_decrypt((stream.nonce_base ^ index).to_bytes(12),
-                                              srtp[length:], header), stream, index)
+            return header, self._rtp_decrypt((stream.nonce_base ^ index).to_bytes(12),
+                                             srtp[length:end], header), index
         except InvalidTag:
-            raise AuthenticationError(f"SRTP tag does not verify (SSRC {srtp[8:12].hex()}, "
-                                      f"index {index})") from None
+            raise self._tag_failure(srtp, index) from None
 
-    def _opened(self, ssrc: bytes, stream: SrtpStream, index: int) -> None:
-        """Record the index of a packet :meth:`_open` gave, once it is accepted."""
-        if index == stream.highest + 1:
-            stream.highest = index
-        else:
-            stream.accept(index)
-        if ssrc not in self._rtp_rx:
-            self._rtp_rx[ssrc] = stream
-
-    def _unprotect_first(self, srtp: bytes, ssrc: bytes) -> bytes:
-        """Unprotect the first packet of an SSRC; its stream is kept only if it authenticates."""
-        self._rtp_rx[ssrc] = SrtpStream(self.replay_window,
-                                        self._nonce_base(int.from_bytes(ssrc), False))
-        try:
-            return self.unprotect(srtp)
-        except SrtpError:
-            del self._rtp_rx[ssrc]
-            raise
+    @staticmethod
+    def _tag_failure(srtp: bytes, index: int) -> AuthenticationError:
+        return AuthenticationError(f"SRTP tag does not verify (SSRC {srtp[8:12].hex()}, "
+                                   f"index {index})")
 
     def protect_rtcp(self, rtcp: bytes) -> bytes:
         """Protect one compound RTCP packet (RFC 7714 §9)."""
@@ -168,21 +128,18 @@ class AeadSession(SrtpSession, profiles=(Profile.AEAD_AES_128_GCM, Profile.AEAD_
         iv = (stream.nonce_base ^ index).to_bytes(12)
         if self.encrypt_rtcp:
             word = (SRTCP_E_FLAG | index).to_bytes(4)
-            return (rtcp[:8] + self._rtcp_aead.encrypt(iv, rtcp[8:], rtcp[:8] + word) + word
-                    + self._mki)
+            return rtcp[:8] + self._rtcp_aead.encrypt(iv, rtcp[8:], rtcp[:8] + word) + word
         word = index.to_bytes(4)
-        return rtcp + self._rtcp_aead.encrypt(iv, b"", rtcp + word) + word + self._mki
+        return rtcp + self._rtcp_aead.encrypt(iv, b"", rtcp + word) + word
 
     def unprotect_rtcp(self, srtcp: bytes) -> bytes:
         """Check and decrypt one SRTCP packet (RFC 7714 §9)."""
-        end = len(srtcp) - len(self._mki) - 4
+        end = len(srtcp) - 4
         if end < 8 + TAG_LENGTH:
             raise MalformedPacketError(f"SRTCP packet of {len(srtcp)} bytes is too short for "
                                        "header, tag and index")
-        if self._mki and srtcp[end + 4:] != self._mki:
-            raise AuthenticationError("SRTCP packet carries an unknown MKI")
         ssrc = rtcp_ssrc(srtcp)
-        word = srtcp[end:end + 4]
+        word = srtcp[end:]
         index = int.from_bytes(word) & ~SRTCP_E_FLAG
         stream = self._rtcp_stream(self._rtcp_rx, ssrc)
         stream.check(index)

@@ -11,8 +11,9 @@ any, sits between the authenticated portion and the tag (§3.1).
 
 from __future__ import annotations
 
-import hmac as constant_time
 from collections.abc import Callable
+from functools import partial
+from hmac import compare_digest  # constant-time comparison only; the MAC is cryptography's
 
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -20,7 +21,13 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sipperc.srtp.errors import AuthenticationError, MalformedPacketError
 from sipperc.srtp.key_derivation import SessionKeys
 from sipperc.srtp.profile import Profile
-from sipperc.srtp.session import SRTCP_E_FLAG, SrtpSession, rtcp_ssrc
+from sipperc.srtp.session import (
+    SIMPLE_HEADER_LENGTHS,
+    SRTCP_E_FLAG,
+    SrtpSession,
+    header_length,
+    rtcp_ssrc,
+)
 
 AUTHENTICATION_KEY_LENGTH = 20
 
@@ -65,32 +72,56 @@ class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
         self._rtp_tag_length = self.profile.parameters.srtp_auth_tag_length
         self._rtcp_tag_length = self.profile.parameters.srtcp_auth_tag_length
 
+    def _after_mki(self, rtcp: bool) -> int:
+        return self._rtcp_tag_length if rtcp else self._rtp_tag_length
+
     def _nonce_base(self, ssrc: int, rtcp: bool) -> int:
         return (self._rtcp_salt if rtcp else self._rtp_salt) << 16 ^ ssrc << 64
 
     def protect(self, rtp: bytes) -> bytes:
         """Protect one RTP packet (RFC 3711 §3.3); see :meth:`SrtpSession.protect`."""
-        length, stream, index = self._sending(rtp)
+        # The fast paths of header_length and SrtpStream.send_index, inline (see
+        # SIMPLE_HEADER_LENGTHS: each call would cost a few percent here).
+        length = SIMPLE_HEADER_LENGTHS[rtp[0]] if rtp else 0
+        if not length or len(rtp) < length:
+            length = header_length(rtp)
+        ssrc = rtp[8:12]
+        stream = self._rtp_tx.get(ssrc) or self._new_rtp_tx(ssrc)
+        index = stream.highest + 1
+        if rtp[2] << 8 | rtp[3] == index & 0xFFFF != 0:
+            stream.highest = index
+        else:
+            index = stream.send_index(rtp[2] << 8 | rtp[3])
         self._rtp_iv((stream.nonce_base ^ index << 16).to_bytes(16))
         out = rtp[:length] + self._rtp_crypt(rtp[length:])
         mac = self._rtp_hmac.copy()
-        mac.update(out + (index >> 16).to_bytes(4))
-        return out + self._mki + mac.finalize()[:self._rtp_tag_length]
+        mac.update(out + (index >> 16).to_bytes(4))  # one concatenation costs less than a call
+        return out + mac.finalize()[:self._rtp_tag_length]
 
     def unprotect(self, srtp: bytes) -> bytes:
         """Check and decrypt one SRTP packet (RFC 3711 §3.3)."""
-        tag_at = len(srtp) - self._rtp_tag_length
-        end = tag_at - self._mki_length
-        if self._mki and end >= 12 and srtp[end:tag_at] != self._mki:
-            raise AuthenticationError("SRTP packet carries an unknown MKI")
-        length, stream, index = self._receiving(srtp, self._rtp_tag_length + self._mki_length)
+        # The fast paths of header_length, SrtpStream.receive_index and accept, inline.
+        length = SIMPLE_HEADER_LENGTHS[srtp[0]] if srtp else 0
+        if not length or len(srtp) < length + self._rtp_tag_length:
+            length = header_length(srtp, self._rtp_tag_length)
+        end = len(srtp) - self._rtp_tag_length
+        stream = self._rtp_rx.get(srtp[8:12])
+        if stream is None:
+            # This class's unprotect again, not the MKI layer's (see MkiSession).
+            return self._first_packet(srtp[8:12], partial(AesCmHmacSession.unprotect, self, srtp))
+        index = stream.highest + 1
+        in_order = srtp[2] << 8 | srtp[3] == index & 0xFFFF
+        if not in_order:
+            index = stream.receive_index(srtp[2] << 8 | srtp[3])
         mac = self._rtp_hmac.copy()
         mac.update(srtp[:end] + (index >> 16).to_bytes(4))
-        if not constant_time.compare_digest(mac.finalize()[:self._rtp_tag_length],
-                                            srtp[tag_at:]):
+        if not compare_digest(mac.finalize()[:self._rtp_tag_length], srtp[end:]):
             raise AuthenticationError(f"SRTP tag does not verify (SSRC {srtp[8:12].hex()}, "
                                       f"index {index})")
-        self._received(srtp[8:12], stream, index)
+        if in_order:
+            stream.highest = index
+        else:
+            stream.accept(index)
         self._rtp_iv((stream.nonce_base ^ index << 16).to_bytes(16))
         return srtp[:length] + self._rtp_crypt(srtp[length:end])
 
@@ -105,17 +136,14 @@ class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
             out = rtcp + index.to_bytes(4)
         mac = self._rtcp_hmac.copy()
         mac.update(out)
-        return out + self._mki + mac.finalize()[:self._rtcp_tag_length]
+        return out + mac.finalize()[:self._rtcp_tag_length]
 
     def unprotect_rtcp(self, srtcp: bytes) -> bytes:
         """Check and decrypt one SRTCP packet (RFC 3711 §3.4)."""
-        tag_at = len(srtcp) - self._rtcp_tag_length
-        end = tag_at - len(self._mki)
+        end = len(srtcp) - self._rtcp_tag_length
         if end < 12:
             raise MalformedPacketError(f"SRTCP packet of {len(srtcp)} bytes is too short for "
                                        "header, index and tag")
-        if self._mki and srtcp[end:tag_at] != self._mki:
-            raise AuthenticationError("SRTCP packet carries an unknown MKI")
         ssrc = rtcp_ssrc(srtcp)
         word = int.from_bytes(srtcp[end - 4:end])
         index = word & ~SRTCP_E_FLAG
@@ -123,8 +151,8 @@ class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
         stream.check(index)
         mac = self._rtcp_hmac.copy()
         mac.update(srtcp[:end])
-        if not constant_time.compare_digest(mac.finalize()[:self._rtcp_tag_length],
-                                            srtcp[tag_at:]):
+        if not compare_digest(mac.finalize()[:self._rtcp_tag_length],
+                                            srtcp[end:]):
             raise AuthenticationError(f"SRTCP tag does not verify (SSRC {ssrc.hex()}, "
                                       f"index {index})")
         stream.accept(index)

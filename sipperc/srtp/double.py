@@ -32,6 +32,7 @@ are tried after the current one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -42,11 +43,21 @@ from sipperc.srtp.errors import AuthenticationError, ReplayError
 from sipperc.srtp.key_derivation import SessionKeys
 from sipperc.srtp.ohb import OriginalHeaderBlock
 from sipperc.srtp.profile import Profile
-from sipperc.srtp.session import malformed
+from sipperc.srtp.session import header_length
 from sipperc.srtp.stream import SrtpStream
 
 MAX_PREVIOUS_INNER_KEYS = 4
 _ROLL_OVER = 1 << 16
+
+
+def synthetic_header(rtp: bytes, length: int) -> bytes:
+    """The header of the synthetic packet: X cleared, the extension cut off (RFC 8723 §5.1).
+
+    ``length`` is the full header's; without an extension the header already is the synthetic
+    one (X is 0).
+    """
+    fixed = 12 + ((rtp[0] & 0x0F) << 2)
+    return rtp[:length] if length == fixed else bytes((rtp[0] & 0xEF,)) + rtp[1:fixed]
 
 
 class InnerKey:
@@ -166,36 +177,20 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
 
     def protect(self, rtp: bytes, *, repair: bool = False) -> bytes:
         """Double-protect one RTP packet (RFC 8723 §5.1); outer layer only if ``repair``."""
-        # sipperc.srtp.session.header_length, inline (as in AeadSession.protect).
-        try:
-            first = rtp[0]
-            fixed = length = 12 + ((first & 0x0F) << 2)
-            if first & 0x10:
-                length += 4 + ((rtp[length + 2] << 8 | rtp[length + 3]) << 2)
-        except IndexError:
-            raise malformed(rtp) from None
-        if first & 0xC0 != 0x80 or len(rtp) < length:
-            raise malformed(rtp)
+        length = header_length(rtp)
         ssrc = rtp[8:12]
         stream = self._rtp_tx.get(ssrc) or self._new_rtp_tx(ssrc)
-        seq = rtp[2] << 8 | rtp[3]
-        index = stream.highest + 1
-        if seq == index & 0xFFFF:  # the next packet in order (see sipperc.srtp.stream)
-            stream.highest = index
-        else:
-            index = stream.send_index(seq)
+        index = stream.send_index(rtp[2] << 8 | rtp[3])
         header = rtp[:length]
         if repair:
             plaintext = rtp[length:]
         else:
             inner = self._sender_inner
-            # The synthetic packet's header: X cleared, extension cut off (§5.1 step 3). At the
-            # sender the inner and outer SEQ are one, so is the index; SSRC << 48 is what the
-            # outer nonce base holds besides the outer salt.
+            # At the sender the inner and outer SEQ are one, so is the index; SSRC << 48 is
+            # what the outer nonce base holds besides the outer salt.
             plaintext = inner.encrypt(
                 (inner.salt ^ stream.nonce_base ^ self._rtp_salt ^ index).to_bytes(12),
-                rtp[length:], header if length == fixed else bytes((first & 0xEF,))
-                + rtp[1:fixed]) + b"\x00"
+                rtp[length:], synthetic_header(rtp, length)) + b"\x00"
         return header + self._rtp_encrypt((stream.nonce_base ^ index).to_bytes(12), plaintext,
                                           header)
 
@@ -206,23 +201,28 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
         ``repair`` packets have only the outer layer. ``inner_roc`` is the roll-over counter an
         EKT field on this packet gave for its original SEQ (RFC 8870 §4.1).
         """
-        header, plaintext, stream, index = self._open(srtp, TAG_LENGTH)
+        length = header_length(srtp, TAG_LENGTH)
         ssrc = srtp[8:12]
+        stream = self._rtp_rx.get(ssrc)
+        if stream is None:
+            return self._first_packet(ssrc, partial(self.unprotect, srtp, repair=repair,
+                                                    inner_roc=inner_roc))
+        header, plaintext, index = self._open(srtp, length, len(srtp), stream)
         if repair:
-            self._opened(ssrc, stream, index)
+            stream.accept(index)
             return header + plaintext
-        first = srtp[0]
-        fixed = 12 + ((first & 0x0F) << 2)
+        if len(plaintext) <= TAG_LENGTH:
+            raise AuthenticationError("outer plaintext is too short for the inner tag and OHB")
         if plaintext[-1] == 0:  # the empty OHB: nothing was changed on the way
             ohb_length = 1
-            # Without an extension the header already is the synthetic one (X is 0).
-            synthetic = header if len(header) == fixed else bytes((first & 0xEF,)) + srtp[1:fixed]
+            synthetic = synthetic_header(srtp, length)
             seq = srtp[2] << 8 | srtp[3]
         else:
             ohb, ohb_length = OriginalHeaderBlock.parse_trailer(plaintext)
             payload_type, seq, marker = ohb.original(srtp[1] & 0x7F, srtp[2] << 8 | srtp[3],
                                                      bool(srtp[1] & 0x80))
-            synthetic = (bytes((first & 0xEF, payload_type | (0x80 if marker else 0)))
+            fixed = 12 + ((srtp[0] & 0x0F) << 2)
+            synthetic = (bytes((srtp[0] & 0xEF, payload_type | (0x80 if marker else 0)))
                          + seq.to_bytes(2) + srtp[4:fixed])
             if ohb.marker is not None:  # the application sees the original marker (§5.3)
                 header = (header[:1] + bytes(((header[1] & 0x7F) | (0x80 if marker else 0),))
@@ -256,11 +256,8 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
                 raise AuthenticationError(f"inner SRTP tag does not verify (SSRC {ssrc.hex()}, "
                                           f"original SEQ {seq})") from None
             payload, inner_index = retried
-        if inner_index == inner.highest + 1:
-            inner.highest = inner_index
-        else:
-            inner.accept(inner_index)
-        self._opened(ssrc, stream, index)
+        inner.accept(inner_index)
+        stream.accept(index)
         if ssrc not in self._inner_rx:
             self._inner_rx[ssrc] = receiver
         return header + payload

@@ -17,6 +17,7 @@ RFC 7714 SRTCP under the outer key (§6).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -24,12 +25,20 @@ from cryptography.exceptions import InvalidTag
 from sipperc.keymaterial import redacted
 from sipperc.rtp.header_extension import HeaderExtension
 from sipperc.srtp.aead import TAG_LENGTH, AeadSession
-from sipperc.srtp.ekt import split_ekt_field
-from sipperc.srtp.errors import AuthenticationError, SrtpError
-from sipperc.srtp.ohb import OriginalHeaderBlock, encode
+from sipperc.srtp.ekt import SHORT_EKT_FIELD, split_ekt_field
+from sipperc.srtp.errors import AuthenticationError
+from sipperc.srtp.ohb import (
+    SEQ_PRESENT,
+    OriginalHeaderBlock,
+    encode,
+    encoded_length,
+    recorded,
+)
 from sipperc.srtp.profile import Profile
-from sipperc.srtp.session import DEFAULT_REPLAY_WINDOW, malformed
-from sipperc.srtp.stream import SrtpStream
+from sipperc.srtp.session import DEFAULT_REPLAY_WINDOW, SIMPLE_HEADER_LENGTHS, header_length
+
+_AFTER_HEADER = 2 * TAG_LENGTH + 1
+"""Outer tag, inner tag and at least the one-byte OHB follow the header."""
 
 
 class RelayedPacket:
@@ -40,20 +49,21 @@ class RelayedPacket:
     carried along but not exposed.
     """
 
-    __slots__ = ("_e2e", "_header", "_original", "_ssrc", "ekt_field")
+    __slots__ = ("_header", "_original", "_plaintext", "_ssrc", "ekt_field")
 
-    def __init__(self, header: bytes, e2e: bytes, original: tuple[int, int, bool] | None,
-                 ekt_field: bytes) -> None:
+    def __init__(self, header: bytes, ssrc: bytes, plaintext: bytes,
+                 original: tuple[int, int, bool] | None, ekt_field: bytes) -> None:
+        # Kept as received, cut and re-encoded only if send changes something (speed).
         self._header = header
-        self._ssrc = header[8:12]
-        self._e2e = e2e
-        self._original = original  # None: the header's own values (an empty OHB)
+        self._ssrc = ssrc
+        self._plaintext = plaintext  # outer plaintext: inner ciphertext and tag, then the OHB
+        self._original = original  # (PT, SEQ, M) from the OHB; None: an empty OHB
         self.ekt_field = ekt_field
         """The EKT field that came with the packet (empty if none), re-appended by ``send``."""
 
     def __repr__(self) -> str:
         return (f"<RelayedPacket SSRC {self.ssrc:#010x} PT {self.payload_type} SEQ "
-                f"{self.sequence_number} M {int(self.marker)}, {len(self._e2e)} bytes end-to-end"
+                f"{self.sequence_number} M {int(self.marker)}, {self.size} bytes end-to-end"
                 f" encrypted, {self.original}>")
 
     @property
@@ -120,6 +130,11 @@ class RelayedPacket:
         """Length of the end-to-end part (inner ciphertext and tag), for statistics."""
         return len(self._e2e)
 
+    @property
+    def _e2e(self) -> bytes:
+        """The end-to-end part: the outer plaintext without its OHB."""
+        return self._plaintext[:-encoded_length(self._plaintext[-1])]
+
 
 class HopByHopSession(AeadSession):
     """One endpoint's hop-by-hop (outer) keys, as a Media Distributor holds them.
@@ -140,6 +155,8 @@ class HopByHopSession(AeadSession):
                          replay_window=replay_window)
         self.double_profile = profile
         self.ekt = ekt
+        self._no_ekt_field = SHORT_EKT_FIELD if ekt else b""
+        """What replaces a packet's EKT field that is not passed on (keeps it parseable)."""
 
     def __repr__(self) -> str:
         return (f"<HopByHopSession {self.double_profile.name}, outer master key "
@@ -147,67 +164,49 @@ class HopByHopSession(AeadSession):
 
     def receive(self, packet: bytes) -> RelayedPacket:
         """Outer-decrypt a packet from this session's endpoint (RFC 8723 §5.2 step 1)."""
-        # AeadSession._open and _opened (header_length too) inline: the distributor's hot path.
-        wire = packet
-        try:
-            if not self.ekt:
-                ekt_field, end = b"", len(packet)
-            elif packet[-1] == 0:  # a ShortEKTField, the usual case
-                ekt_field, end = b"\x00", len(packet) - 1
-            else:
-                packet, ekt_field, _ = split_ekt_field(packet)
-                end = len(packet)
-            first = packet[0]
-            length = 12 + ((first & 0x0F) << 2)
-            if first & 0x10:
-                length += 4 + ((packet[length + 2] << 8 | packet[length + 3]) << 2)
-        except IndexError:
-            raise malformed(packet) from None
-        # Outer tag, inner tag and at least the one-byte OHB follow the header.
-        if first & 0xC0 != 0x80 or end < length + 2 * TAG_LENGTH + 1:
-            raise malformed(packet)
+        # The distributor's hot path: AeadSession._open and the fast paths of header_length,
+        # SrtpStream.receive_index and accept, inline (see SIMPLE_HEADER_LENGTHS).
+        end = len(packet)
+        if not self.ekt:
+            ekt_field = b""
+        elif end and not packet[-1]:  # a ShortEKTField, the usual case
+            ekt_field = SHORT_EKT_FIELD
+            end -= 1
+        else:
+            ekt_field = split_ekt_field(packet)[1]
+            end -= len(ekt_field)
+        length = SIMPLE_HEADER_LENGTHS[packet[0]] if packet else 0
+        if not length or end < length + _AFTER_HEADER:
+            length = header_length(packet, len(ekt_field) + _AFTER_HEADER)
         ssrc = packet[8:12]
         stream = self._rtp_rx.get(ssrc)
         if stream is None:
-            return self._receive_first(wire, ssrc)
-        seq = packet[2] << 8 | packet[3]
+            return self._first_packet(ssrc, partial(self.receive, packet))
         index = stream.highest + 1
-        in_order = seq == index & 0xFFFF
+        in_order = packet[2] << 8 | packet[3] == index & 0xFFFF
         if not in_order:
-            index = stream.estimate(seq)
-            stream.check(index)
+            index = stream.receive_index(packet[2] << 8 | packet[3])
         header = packet[:length]
         try:
             plaintext = self._rtp_decrypt((stream.nonce_base ^ index).to_bytes(12),
                                           packet[length:end], header)
         except InvalidTag:
-            raise AuthenticationError(f"outer SRTP tag does not verify (SSRC {ssrc.hex()}, "
-                                      f"index {index})") from None
+            raise self._tag_failure(packet, index) from None
         if plaintext[-1]:  # some distributor recorded original values
             ohb, ohb_length = OriginalHeaderBlock.parse_trailer(plaintext)
             if len(plaintext) - ohb_length < TAG_LENGTH:
                 raise AuthenticationError("outer plaintext is too short for the inner tag and "
                                           "OHB")
-            relayed = RelayedPacket(header, plaintext[:-ohb_length],
-                                    ohb.original(header[1] & 0x7F, seq, bool(header[1] & 0x80)),
-                                    ekt_field)
+            original = ohb.original(header[1] & 0x7F, header[2] << 8 | header[3],
+                                    bool(header[1] & 0x80))
+            relayed = RelayedPacket(header, ssrc, plaintext, original, ekt_field)
         else:
-            relayed = RelayedPacket(header, plaintext[:-1], None, ekt_field)
+            relayed = RelayedPacket(header, ssrc, plaintext, None, ekt_field)
         if in_order:
             stream.highest = index
         else:
             stream.accept(index)
         return relayed
-
-    def _receive_first(self, packet: bytes, ssrc: bytes) -> RelayedPacket:
-        """Receive the first packet of an SSRC; its stream is kept only if it authenticates."""
-        self._rtp_rx[ssrc] = SrtpStream(self.replay_window,
-                                        self._nonce_base(int.from_bytes(ssrc), False))
-        try:
-            return self.receive(packet)
-        except SrtpError:
-            del self._rtp_rx[ssrc]
-            raise
 
     def send(self, packet: RelayedPacket, *, payload_type: int | None = None,
              sequence_number: int | None = None, marker: bool | None = None,
@@ -220,45 +219,41 @@ class HopByHopSession(AeadSession):
         is passed on unless ``keep_ekt_field`` is False (it is then replaced by a
         ShortEKTField when EKT is in use, so the packet stays parseable).
         """
-        header = packet._header
+        header, plaintext = packet._header, packet._plaintext
         seq = header[2] << 8 | header[3]
-        original = packet._original
-        if payload_type is None and marker is None:
-            if sequence_number is None or sequence_number == seq:
-                ohb = b"\x00" if original is None else packet.ohb()
-            else:  # the usual rewrite: SEQ only (RFC 8723 §5.2 step 3, by hand for speed)
+        if ((payload_type is None or payload_type == header[1] & 0x7F)
+                and (marker is None or marker == header[1] >> 7) and packet._original is None):
+            # Nothing recorded yet and at most the SEQ changes, the usual case (a distributor
+            # that switches streams, RFC 7667 §3.7): RFC 8723 §5.2 step 3 by hand, for speed.
+            if sequence_number is not None and sequence_number != seq:
                 if not 0 <= sequence_number <= 0xFFFF:
                     raise ValueError(f"sequence number {sequence_number} is not 16 bits")
-                if original is None:
-                    ohb = header[2:4] + b"\x01"
-                else:
-                    ohb = encode(None if header[1] & 0x7F == original[0] else original[0],
-                                 None if sequence_number == original[1] else original[1],
-                                 None if bool(header[1] & 0x80) == original[2] else original[2])
+                plaintext = plaintext[:-1] + (seq << 8 | SEQ_PRESENT).to_bytes(3)
                 header = header[:2] + sequence_number.to_bytes(2) + header[4:]
                 seq = sequence_number
         else:
-            header, seq, ohb = self._rewrite(packet, payload_type, sequence_number, marker)
+            header, seq, plaintext = self._rewrite(packet, payload_type, sequence_number, marker)
         if extension is not None:
             fixed = 12 + ((header[0] & 0x0F) << 2)
             if len(header) == fixed:
                 raise ValueError("the packet has no header extension; adding one would change X")
             header = (header[:fixed] + extension.profile.to_bytes(2)
                       + (len(extension.data) // 4).to_bytes(2) + extension.data)
+        # The fast path of SrtpStream.send_index, inline.
         stream = self._rtp_tx.get(packet._ssrc) or self._new_rtp_tx(packet._ssrc)
         index = stream.highest + 1
-        if seq == index & 0xFFFF:  # the next packet in order (see sipperc.srtp.stream)
+        if seq == index & 0xFFFF != 0:
             stream.highest = index
         else:
             index = stream.send_index(seq)
-        trailer = packet.ekt_field if keep_ekt_field else (b"\x00" if self.ekt else b"")
-        return header + self._rtp_encrypt((stream.nonce_base ^ index).to_bytes(12),
-                                          packet._e2e + ohb, header) + trailer
+        return header + self._rtp_encrypt((stream.nonce_base ^ index).to_bytes(12), plaintext,
+                                          header) + (packet.ekt_field if keep_ekt_field
+                                                     else self._no_ekt_field)
 
     @staticmethod
     def _rewrite(packet: RelayedPacket, payload_type: int | None, sequence_number: int | None,
                  marker: bool | None) -> tuple[bytes, int, bytes]:
-        """The new header, SEQ and OHB for any change of PT, SEQ and marker."""
+        """The new header, SEQ and outer plaintext for any change of PT, SEQ and marker."""
         header = packet._header
         current = (header[1] & 0x7F, header[2] << 8 | header[3], bool(header[1] & 0x80))
         new = (current[0] if payload_type is None else payload_type,
@@ -267,7 +262,7 @@ class HopByHopSession(AeadSession):
         if not (0 <= new[0] <= 127 and 0 <= new[1] <= 0xFFFF):
             raise ValueError(f"payload type {new[0]} or sequence number {new[1]} out of range")
         original = current if packet._original is None else packet._original
-        ohb = bytes(OriginalHeaderBlock.recording(original, new))
+        plaintext = packet._e2e + encode(*recorded(original, new))
         header = (header[:1] + bytes((new[0] | (0x80 if new[2] else 0),))
                   + new[1].to_bytes(2) + header[4:])
-        return header, new[1], ohb
+        return header, new[1], plaintext

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 from sipperc.srtp.errors import AuthenticationError
 
-_Q_SEQ, _P_PT, _M_MARKER, _B_VALUE, _RESERVED = 0x01, 0x02, 0x04, 0x08, 0xF0
+SEQ_PRESENT = 0x01
+"""The Q bit of the Config octet: the OHB records the original SEQ."""
+_P_PT, _M_MARKER, _B_VALUE, _RESERVED = 0x02, 0x04, 0x08, 0xF0
 MAX_LENGTH = 4
 
 
@@ -48,7 +50,7 @@ class OriginalHeaderBlock:
             raise AuthenticationError(f"OHB config {config:#04x} has reserved bits set")
         if config & _B_VALUE and not config & _M_MARKER:
             raise AuthenticationError(f"OHB config {config:#04x} has B set without M")
-        length = 1 + (2 if config & _Q_SEQ else 0) + (1 if config & _P_PT else 0)
+        length = encoded_length(config)
         if len(plaintext) < length:
             raise AuthenticationError(f"OHB of {length} bytes is longer than the "
                                       f"{len(plaintext)}-byte outer plaintext")
@@ -59,7 +61,7 @@ class OriginalHeaderBlock:
             if payload_type > 127:
                 raise AuthenticationError(f"OHB payload type {payload_type} is not 7 bits")
             offset += 1
-        if config & _Q_SEQ:
+        if config & SEQ_PRESENT:
             sequence_number = plaintext[offset] << 8 | plaintext[offset + 1]
         marker = bool(config & _B_VALUE) if config & _M_MARKER else None
         return cls(payload_type, sequence_number, marker), length
@@ -67,16 +69,8 @@ class OriginalHeaderBlock:
     @classmethod
     def recording(cls, original: tuple[int, int, bool],
                   current: tuple[int, int, bool]) -> OriginalHeaderBlock:
-        """The OHB for a header carrying ``current`` (PT, SEQ, M), originally ``original``.
-
-        RFC 8723 §5.2 step 3: a field is recorded, with its original value, exactly when it
-        differs from the original. So a field changed for the first time is added, a field put
-        back to its original value is dropped, and a value an earlier distributor recorded is
-        kept as it was.
-        """
-        return cls(None if current[0] == original[0] else original[0],
-                   None if current[1] == original[1] else original[1],
-                   None if current[2] == original[2] else original[2])
+        """The OHB for a header carrying ``current`` (PT, SEQ, M), originally ``original``."""
+        return cls(*recorded(original, current))
 
     def original(self, payload_type: int, sequence_number: int,
                  marker: bool) -> tuple[int, int, bool]:
@@ -84,6 +78,25 @@ class OriginalHeaderBlock:
         return (payload_type if self.payload_type is None else self.payload_type,
                 sequence_number if self.sequence_number is None else self.sequence_number,
                 marker if self.marker is None else self.marker)
+
+
+def recorded(original: tuple[int, int, bool],
+             current: tuple[int, int, bool]) -> tuple[int | None, int | None, bool | None]:
+    """What an OHB records for a header carrying ``current`` (PT, SEQ, M), originally ``original``.
+
+    RFC 8723 §5.2 step 3: a field is recorded, with its original value, exactly when it
+    differs from the original. So a field changed for the first time is added, a field put
+    back to its original value is dropped, and a value an earlier distributor recorded is
+    kept as it was.
+    """
+    return (None if current[0] == original[0] else original[0],
+            None if current[1] == original[1] else original[1],
+            None if current[2] == original[2] else original[2])
+
+
+def encoded_length(config: int) -> int:
+    """Length of the OHB whose Config octet is ``config`` (RFC 8723 §4)."""
+    return 1 + (2 if config & SEQ_PRESENT else 0) + (1 if config & _P_PT else 0)
 
 
 def encode(payload_type: int | None, sequence_number: int | None, marker: bool | None) -> bytes:
@@ -94,7 +107,7 @@ def encode(payload_type: int | None, sequence_number: int | None, marker: bool |
         config = _P_PT
         out = bytes((payload_type,))
     if sequence_number is not None:
-        config |= _Q_SEQ
+        config |= SEQ_PRESENT
         out += sequence_number.to_bytes(2)
     if marker is not None:
         config |= _M_MARKER | (_B_VALUE if marker else 0)

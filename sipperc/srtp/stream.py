@@ -8,8 +8,9 @@ reuse a keystream (and for AES-GCM give away the authentication key), is refused
 The replay list is kept in a form that makes the usual case, the next packet in order, a single
 store: ``[run_start, highest]`` is a run of indices all received, and bit ``d`` of ``mask`` says
 whether index ``run_start - 1 - d`` was. A packet with index ``highest + 1`` just extends the
-run (the hot paths in the session classes do exactly that inline); anything else goes through
-:meth:`ReplayWindow.accept`. Indices more than ``size - 1`` below ``highest`` are "too old".
+run; :meth:`SrtpStream.send_index`, :meth:`SrtpStream.receive_index` and
+:meth:`ReplayWindow.accept` test for that first, so the usual packet costs a few operations.
+Indices more than ``size - 1`` below ``highest`` are "too old".
 
 The starting state matches libsrtp's: highest index 0, nothing received, so the first packet's
 index is its SEQ with ROC 0 unless a ROC was set (RFC 4568 §6.4.1, RFC 8870 §4.1).
@@ -91,11 +92,27 @@ class SrtpStream(ReplayWindow):
 
     def send_index(self, seq: int) -> int:
         """Estimate, check and record the index of a packet about to be protected."""
+        index = self.highest + 1
+        if seq == index & 0xFFFF != 0:  # the next packet in order, not a roll-over
+            self.highest = index
+            return index
         index = self.estimate(seq)
         if index >= SRTP_INDEX_LIMIT:
             raise KeyLimitError("2^48 SRTP packets protected under this master key")
         self.check(index)
         self.accept(index)
+        return index
+
+    def receive_index(self, seq: int) -> int:
+        """The index of a received packet with this SEQ, checked against replay.
+
+        Nothing is recorded: :meth:`accept` the index once the packet authenticates.
+        """
+        index = self.highest + 1
+        if seq == index & 0xFFFF:  # the next packet in order
+            return index
+        index = self.estimate(seq)
+        self.check(index)
         return index
 
     @property

@@ -202,7 +202,8 @@ def test_a_distributor_without_inner_keys_recovers_no_payload_byte():
 def test_a_lying_distributor_is_caught_by_the_inner_check(tamper):
     conference = Conference()
     relayed = conference.from_a.receive(conference.sender.protect(rtp(8, csrcs=(3,))))
-    header, e2e = bytearray(relayed._header), bytearray(relayed._e2e)
+    header = bytearray(relayed._header)
+    e2e = bytearray(relayed._e2e)
     original = (relayed.payload_type, relayed.sequence_number, relayed.marker)
     if tamper == "timestamp":
         header[7] ^= 1
@@ -222,7 +223,9 @@ def test_a_lying_distributor_is_caught_by_the_inner_check(tamper):
         original = (5, original[1], original[2])
     else:
         original = (original[0], original[1], True)
-    forged = RelayedPacket(bytes(header), bytes(e2e), original, b"")
+    # The forged packet's OHB (one byte here) is replaced by one recording ``original``.
+    forged = RelayedPacket(bytes(header), bytes(header[8:12]), bytes(e2e) + b"\x00", original,
+                           b"")
     receiver = conference.receivers["B"]
     if tamper == "ssrc":
         receiver.set_inner_key(SSRC ^ 1, conference.inner_key, conference.inner_salt)
