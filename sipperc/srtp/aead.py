@@ -10,7 +10,6 @@ them is encrypted; with E=0 the whole packet plus the word is AAD. The word foll
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -33,29 +32,24 @@ TAG_LENGTH = 16
 class AeadSession(SrtpSession, profiles=(Profile.AEAD_AES_128_GCM, Profile.AEAD_AES_256_GCM)):
     """SRTP/SRTCP with AES-GCM (RFC 7714); create it through :class:`SrtpSession`."""
 
-    _rtp_aead: AESGCM
     _rtp_encrypt: Callable[[bytes, bytes, bytes], bytes]
     _rtp_decrypt: Callable[[bytes, bytes, bytes], bytes]
     _rtcp_aead: AESGCM
-    _rtp_salt: int
-    _rtcp_salt: int
 
-    def _install_keys(self, master_key: bytes, master_salt: bytes) -> None:
-        self._use_session_keys(
-            SessionKeys.derive(master_key, master_salt, rtcp=False, authentication_key_length=0),
-            SessionKeys.derive(master_key, master_salt, rtcp=True, authentication_key_length=0))
+    def _use_rtp_keys(self, keys: SessionKeys, *, outbound: bool) -> None:
+        if outbound:
+            self._rtp_encrypt = AESGCM(keys.encryption_key).encrypt
+            self._rtp_tx_salt = int.from_bytes(keys.salt)
+        else:
+            self._rtp_decrypt = AESGCM(keys.encryption_key).decrypt
+            self._rtp_rx_salt = int.from_bytes(keys.salt)
 
-    def _use_session_keys(self, rtp: SessionKeys, rtcp: SessionKeys) -> None:
-        """Key the ciphers; separate from derivation so RFC 7714's vectors can be checked."""
-        self._rtp_aead = AESGCM(rtp.encryption_key)
-        self._rtp_encrypt = self._rtp_aead.encrypt
-        self._rtp_decrypt = self._rtp_aead.decrypt
-        self._rtcp_aead = AESGCM(rtcp.encryption_key)
-        self._rtp_salt = int.from_bytes(rtp.salt)
-        self._rtcp_salt = int.from_bytes(rtcp.salt)
+    def _use_rtcp_keys(self, keys: SessionKeys) -> None:
+        self._rtcp_aead = AESGCM(keys.encryption_key)
+        self._rtcp_salt = int.from_bytes(keys.salt)
 
-    def _nonce_base(self, ssrc: int, rtcp: bool) -> int:
-        return (self._rtcp_salt if rtcp else self._rtp_salt) ^ ssrc << 48
+    def _nonce_base(self, ssrc: int, salt: int) -> int:
+        return salt ^ ssrc << 48
 
     def protect(self, rtp: bytes) -> bytes:
         """Protect one RTP packet (RFC 7714 §8.1); see :meth:`SrtpSession.protect`."""
@@ -83,8 +77,8 @@ class AeadSession(SrtpSession, profiles=(Profile.AEAD_AES_128_GCM, Profile.AEAD_
             length = header_length(srtp, TAG_LENGTH)
         stream = self._rtp_rx.get(srtp[8:12])
         if stream is None:
-            # This class's unprotect again, not the MKI layer's (see MkiSession).
-            return self._first_packet(srtp[8:12], partial(AeadSession.unprotect, self, srtp))
+            # This class's unprotect for a new SSRC, not the MKI layer's (see MkiSession).
+            return self._unprotect_unknown(srtp, AeadSession.unprotect)
         index = stream.highest + 1
         in_order = srtp[2] << 8 | srtp[3] == index & 0xFFFF
         if not in_order:

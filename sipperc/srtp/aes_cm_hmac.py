@@ -12,7 +12,6 @@ any, sits between the authenticated portion and the tag (§3.1).
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from hmac import compare_digest  # constant-time comparison only; the MAC is cryptography's
 
 from cryptography.hazmat.primitives import hashes, hmac
@@ -32,6 +31,12 @@ from sipperc.srtp.session import (
 AUTHENTICATION_KEY_LENGTH = 20
 
 
+def _hmac(key: bytes) -> hmac.HMAC:
+    """HMAC-SHA1 (RFC 3711 §4.2.1) keyed once; each packet works on a copy."""
+    # HMAC-SHA1 is what RFC 3711 specifies; it is not used as a plain hash here.
+    return hmac.HMAC(key, hashes.SHA1())  # noqa: S303
+
+
 def _counter_mode(key: bytes) -> tuple[Callable[[bytes], None], Callable[[bytes], bytes]]:
     """AES-CM (RFC 3711 §4.1.1) under one session key: (set the IV, encrypt or decrypt)."""
     context = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor()
@@ -42,41 +47,42 @@ class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
                                               Profile.AES_CM_128_HMAC_SHA1_32)):
     """SRTP/SRTCP with AES-CM and HMAC-SHA1 (RFC 3711); create it through SrtpSession."""
 
-    _rtp_iv: Callable[[bytes], None]
-    _rtp_crypt: Callable[[bytes], bytes]
+    _authentication_key_length = AUTHENTICATION_KEY_LENGTH
+    # Each direction of SRTP has its own contexts, since EKT can key them apart.
+    _tx_iv: Callable[[bytes], None]
+    _tx_crypt: Callable[[bytes], bytes]
+    _tx_mac: hmac.HMAC
+    _rx_iv: Callable[[bytes], None]
+    _rx_crypt: Callable[[bytes], bytes]
+    _rx_mac: hmac.HMAC
     _rtcp_iv: Callable[[bytes], None]
     _rtcp_crypt: Callable[[bytes], bytes]
-    _rtp_hmac: hmac.HMAC
-    _rtcp_hmac: hmac.HMAC
-    _rtp_salt: int
-    _rtcp_salt: int
+    _rtcp_mac: hmac.HMAC
     _rtp_tag_length: int
     _rtcp_tag_length: int
 
-    def _install_keys(self, master_key: bytes, master_salt: bytes) -> None:
-        self._use_session_keys(
-            SessionKeys.derive(master_key, master_salt, rtcp=False,
-                               authentication_key_length=AUTHENTICATION_KEY_LENGTH),
-            SessionKeys.derive(master_key, master_salt, rtcp=True,
-                               authentication_key_length=AUTHENTICATION_KEY_LENGTH))
-
-    def _use_session_keys(self, rtp: SessionKeys, rtcp: SessionKeys) -> None:
-        """Key the ciphers; separate from derivation so RFC 3711's vectors can be checked."""
-        self._rtp_iv, self._rtp_crypt = _counter_mode(rtp.encryption_key)
-        self._rtcp_iv, self._rtcp_crypt = _counter_mode(rtcp.encryption_key)
-        # HMAC-SHA1 is what RFC 3711 §4.2.1 specifies; it is not used as a plain hash here.
-        self._rtp_hmac = hmac.HMAC(rtp.authentication_key, hashes.SHA1())  # noqa: S303
-        self._rtcp_hmac = hmac.HMAC(rtcp.authentication_key, hashes.SHA1())  # noqa: S303
-        self._rtp_salt = int.from_bytes(rtp.salt)
-        self._rtcp_salt = int.from_bytes(rtcp.salt)
+    def _use_rtp_keys(self, keys: SessionKeys, *, outbound: bool) -> None:
+        iv, crypt = _counter_mode(keys.encryption_key)
+        mac = _hmac(keys.authentication_key)
+        if outbound:
+            self._tx_iv, self._tx_crypt, self._tx_mac = iv, crypt, mac
+            self._rtp_tx_salt = int.from_bytes(keys.salt)
+        else:
+            self._rx_iv, self._rx_crypt, self._rx_mac = iv, crypt, mac
+            self._rtp_rx_salt = int.from_bytes(keys.salt)
         self._rtp_tag_length = self.profile.parameters.srtp_auth_tag_length
+
+    def _use_rtcp_keys(self, keys: SessionKeys) -> None:
+        self._rtcp_iv, self._rtcp_crypt = _counter_mode(keys.encryption_key)
+        self._rtcp_mac = _hmac(keys.authentication_key)
+        self._rtcp_salt = int.from_bytes(keys.salt)
         self._rtcp_tag_length = self.profile.parameters.srtcp_auth_tag_length
 
     def _after_mki(self, rtcp: bool) -> int:
         return self._rtcp_tag_length if rtcp else self._rtp_tag_length
 
-    def _nonce_base(self, ssrc: int, rtcp: bool) -> int:
-        return (self._rtcp_salt if rtcp else self._rtp_salt) << 16 ^ ssrc << 64
+    def _nonce_base(self, ssrc: int, salt: int) -> int:
+        return salt << 16 ^ ssrc << 64
 
     def protect(self, rtp: bytes) -> bytes:
         """Protect one RTP packet (RFC 3711 §3.3); see :meth:`SrtpSession.protect`."""
@@ -92,9 +98,9 @@ class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
             stream.highest = index
         else:
             index = stream.send_index(rtp[2] << 8 | rtp[3])
-        self._rtp_iv((stream.nonce_base ^ index << 16).to_bytes(16))
-        out = rtp[:length] + self._rtp_crypt(rtp[length:])
-        mac = self._rtp_hmac.copy()
+        self._tx_iv((stream.nonce_base ^ index << 16).to_bytes(16))
+        out = rtp[:length] + self._tx_crypt(rtp[length:])
+        mac = self._tx_mac.copy()
         mac.update(out + (index >> 16).to_bytes(4))  # one concatenation costs less than a call
         return out + mac.finalize()[:self._rtp_tag_length]
 
@@ -107,13 +113,13 @@ class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
         end = len(srtp) - self._rtp_tag_length
         stream = self._rtp_rx.get(srtp[8:12])
         if stream is None:
-            # This class's unprotect again, not the MKI layer's (see MkiSession).
-            return self._first_packet(srtp[8:12], partial(AesCmHmacSession.unprotect, self, srtp))
+            # This class's unprotect for a new SSRC, not the MKI layer's (see MkiSession).
+            return self._unprotect_unknown(srtp, AesCmHmacSession.unprotect)
         index = stream.highest + 1
         in_order = srtp[2] << 8 | srtp[3] == index & 0xFFFF
         if not in_order:
             index = stream.receive_index(srtp[2] << 8 | srtp[3])
-        mac = self._rtp_hmac.copy()
+        mac = self._rx_mac.copy()
         mac.update(srtp[:end] + (index >> 16).to_bytes(4))
         if not compare_digest(mac.finalize()[:self._rtp_tag_length], srtp[end:]):
             raise AuthenticationError(f"SRTP tag does not verify (SSRC {srtp[8:12].hex()}, "
@@ -122,8 +128,8 @@ class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
             stream.highest = index
         else:
             stream.accept(index)
-        self._rtp_iv((stream.nonce_base ^ index << 16).to_bytes(16))
-        return srtp[:length] + self._rtp_crypt(srtp[length:end])
+        self._rx_iv((stream.nonce_base ^ index << 16).to_bytes(16))
+        return srtp[:length] + self._rx_crypt(srtp[length:end])
 
     def protect_rtcp(self, rtcp: bytes) -> bytes:
         """Protect one compound RTCP packet (RFC 3711 §3.4)."""
@@ -134,7 +140,7 @@ class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
             out = rtcp[:8] + self._rtcp_crypt(rtcp[8:]) + (SRTCP_E_FLAG | index).to_bytes(4)
         else:
             out = rtcp + index.to_bytes(4)
-        mac = self._rtcp_hmac.copy()
+        mac = self._rtcp_mac.copy()
         mac.update(out)
         return out + mac.finalize()[:self._rtcp_tag_length]
 
@@ -149,7 +155,7 @@ class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
         index = word & ~SRTCP_E_FLAG
         stream = self._rtcp_stream(self._rtcp_rx, ssrc)
         stream.check(index)
-        mac = self._rtcp_hmac.copy()
+        mac = self._rtcp_mac.copy()
         mac.update(srtcp[:end])
         if not compare_digest(mac.finalize()[:self._rtcp_tag_length],
                                             srtcp[end:]):

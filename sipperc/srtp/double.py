@@ -25,7 +25,7 @@ caller has one, is used directly.
 
 Receiving inner keys are per SSRC: by default the inner half of this session's master key, and
 the keys EKT delivers (RFC 8870 §4.3.2 step 6, "replacement of the first, 'end to end' half")
-through :meth:`DoubleSrtpSession.set_inner_key`. Previous keys stay usable for late packets and
+through :meth:`DoubleSrtpSession.set_receiver_key`. Previous keys stay usable for late packets and
 are tried after the current one.
 """
 
@@ -43,10 +43,9 @@ from sipperc.srtp.errors import AuthenticationError, ReplayError
 from sipperc.srtp.key_derivation import SessionKeys
 from sipperc.srtp.ohb import OriginalHeaderBlock
 from sipperc.srtp.profile import Profile
-from sipperc.srtp.session import header_length
+from sipperc.srtp.session import MAX_PREVIOUS_KEYS, header_length
 from sipperc.srtp.stream import SrtpStream
 
-MAX_PREVIOUS_INNER_KEYS = 4
 _ROLL_OVER = 1 << 16
 
 
@@ -105,48 +104,47 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
         self._inner_rx = {}
 
     @property
-    def inner_key_length(self) -> int:
-        """Length of the end-to-end half of the master key (what an EKT field carries)."""
+    def ekt_key_length(self) -> int:
+        """Length of the end-to-end half of the master key: what an EKT field carries."""
         return self.profile.master_key_length // 2
 
-    def _check_inner(self, master_key: bytes, master_salt: bytes) -> bytes:
-        if len(master_key) != self.inner_key_length:
-            raise ValueError(f"inner master key must be {self.inner_key_length} bytes, got "
-                             f"{redacted(master_key)}")
-        salt = self.profile.master_salt_length // 2
-        if len(master_salt) < salt:
-            raise ValueError(f"inner master salt must be at least {salt} bytes, got "
-                             f"{redacted(master_salt)}")
-        return master_salt[:salt]  # RFC 8870 §4.3.2 step 4: the first N bytes
+    @property
+    def ekt_salt_length(self) -> int:
+        """Length of the end-to-end half of the master salt, which EKT's salt replaces."""
+        return self.profile.master_salt_length // 2
 
-    def set_sender_inner_key(self, master_key: bytes, master_salt: bytes) -> None:
+    def set_sender_key(self, master_key: bytes, master_salt: bytes) -> None:
         """Protect outgoing packets with a new end-to-end key and salt from now on.
 
         EKT (RFC 8870 §4.3.2 step 6) announces a new key 250 ms before it is used like this.
+        The outer (hop-by-hop) key stays.
         """
-        self._sender_inner = InnerKey(master_key, self._check_inner(master_key, master_salt))
+        self._sender_inner = InnerKey(master_key, self._ekt_salt(master_key, master_salt))
 
-    def set_inner_key(self, ssrc: int, master_key: bytes, master_salt: bytes) -> None:
+    def set_receiver_key(self, ssrc: int, master_key: bytes, master_salt: bytes, *,
+                         roc: int | None = None, seq: int = 0) -> None:
         """Make this the current end-to-end key for packets from ``ssrc``.
 
         The key replaces the inner half of the master key for that SSRC only (RFC 8870 §4.3.2
         step 6); up to four previous keys stay usable for late packets, newest first, until
-        :meth:`drop_previous_inner_keys`. The inner index and replay state carry over.
+        :meth:`drop_previous_keys`. The inner index and replay state carry over: the ROC an EKT
+        field gives is used per packet (``unprotect(inner_roc=...)``), so ``roc`` and ``seq``
+        are not needed here.
         """
-        key = InnerKey(master_key, self._check_inner(master_key, master_salt))
+        key = InnerKey(master_key, self._ekt_salt(master_key, master_salt))
         receiver = self._inner_rx.get(ssrc.to_bytes(4))
         if receiver is None:  # until now the SSRC used the inner half of the session key
             receiver = self._inner_rx[ssrc.to_bytes(4)] = InnerReceiver(self._inner_default,
                                                                         self.replay_window)
         receiver.keys.insert(0, key)
-        del receiver.keys[1 + MAX_PREVIOUS_INNER_KEYS:]
+        del receiver.keys[1 + MAX_PREVIOUS_KEYS:]
 
-    def has_inner_key(self, ssrc: int) -> bool:
+    def has_receiver_key(self, ssrc: int) -> bool:
         """Whether an end-to-end key was set for ``ssrc`` (or it was received under the default)."""
         return ssrc.to_bytes(4) in self._inner_rx
 
-    def drop_previous_inner_keys(self, ssrc: int) -> None:
-        """Forget the keys ``ssrc`` used before its current one."""
+    def drop_previous_keys(self, ssrc: int) -> None:
+        """Forget the end-to-end keys ``ssrc`` used before its current one."""
         receiver = self._inner_rx.get(ssrc.to_bytes(4))
         if receiver is not None:
             del receiver.keys[1:]
@@ -189,7 +187,7 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
             # At the sender the inner and outer SEQ are one, so is the index; SSRC << 48 is
             # what the outer nonce base holds besides the outer salt.
             plaintext = inner.encrypt(
-                (inner.salt ^ stream.nonce_base ^ self._rtp_salt ^ index).to_bytes(12),
+                (inner.salt ^ stream.nonce_base ^ self._rtp_tx_salt ^ index).to_bytes(12),
                 rtp[length:], synthetic_header(rtp, length)) + b"\x00"
         return header + self._rtp_encrypt((stream.nonce_base ^ index).to_bytes(12), plaintext,
                                           header)
@@ -239,7 +237,7 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
             if seq != inner_index & 0xFFFF:
                 inner_index = inner.estimate(seq)
         # SSRC << 48 is what the outer nonce base holds besides the outer salt.
-        ssrc_part = stream.nonce_base ^ self._rtp_salt
+        ssrc_part = stream.nonce_base ^ self._rtp_rx_salt
         key = receiver.keys[0]
         ciphertext = plaintext[:-ohb_length]
         try:

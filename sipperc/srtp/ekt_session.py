@@ -1,27 +1,33 @@
-"""EKT for a double SRTP endpoint: when to send which field, what to do with received ones.
+"""EKT for an SRTP endpoint: when to send which field, what to do with received ones.
 
 An :class:`EKTSession` sits on the endpoint's sending and receiving
-:class:`~sipperc.srtp.double.DoubleSrtpSession` and adds RFC 8870 to them; it is sans-I/O, so
-every call takes ``now`` (seconds, any monotonic clock).
+:class:`~sipperc.srtp.session.SrtpSession` and adds RFC 8870 to them; it is sans-I/O, so every
+call takes ``now`` (seconds, any monotonic clock). EKT is transform-independent: with the double
+profiles (RFC 8723) a Full field carries the end-to-end (inner) half of the master key only
+(RFC 8870 §4.3.2 step 6, "replacement of the first, 'end to end' half"); with the single
+AES-CM and AEAD profiles it carries the whole SRTP master key. The sessions say how long the
+carried key is (``ekt_key_length``) and install it (``set_sender_key``,
+``set_receiver_key``), so this module has one code path for both.
 
 Sending (RFC 8870 §4.3.1, §4.6; RFC 8871 §4.5): each packet ends in a FullEKTField or a
-ShortEKTField. The Full field carries the end-to-end (inner) half of the master key only
-(RFC 8870 §4.3.2 step 6 for the double transform), with the SSRC and ROC, under the outbound
+ShortEKTField. The Full field carries the key with the SSRC and ROC, under the outbound
 parameter set. It goes on a new SSRC's first three packets, on the three packets after each new
 key, and then every ``full_field_interval`` seconds (100 ms: the audio recommendation of §4.6).
 Its ciphertext is cached while key and ROC are unchanged. Installing a parameter set with a new
 SPI is a rekey (RFC 8870 §4.5, RFC 8871 §4.5.2): a fresh random key is announced at once and
 used for media ``rekey_delay`` (250 ms) later, so receivers hold it before they need it. The
-EKTKey is not used past its ``ekt_ttl``.
+EKTKey is not used past its ``ekt_ttl``. The master salt is the parameter set's (§4.2).
 
 Receiving (RFC 8870 §4.3.2): a Short field is cut off. A Full field under an unknown SPI (or
 one whose TTL ran out) is an authentication failure, as is a ciphertext that does not unwrap.
 A Full field whose plaintext names another SSRC is ignored. Per (SPI, SSRC) the epoch must grow:
 an older epoch is ignored, and the same epoch only refreshes the ROC of the key already held.
-A new key becomes the SSRC's current inner key; the previous ones keep decrypting late packets
-for ``previous_key_lifetime`` seconds. The field's ROC is used for that packet's inner index.
-Unwrapping Full fields for SSRCs that have no key yet is rate limited (RFC 8871 §8: random SSRCs
-with Full fields would otherwise buy an attacker one key unwrap each).
+A new key becomes the SSRC's current key; the previous ones keep decrypting late packets for
+``previous_key_lifetime`` seconds. The field's ROC is that packet's: the double transform
+uses it for the packet's inner index, a single transform starts the new key's index estimate
+there (late joiners after a roll-over). Unwrapping Full fields for SSRCs that have no key yet
+is rate limited (RFC 8871 §8: random SSRCs with Full fields would otherwise buy an attacker one
+key unwrap each). SRTCP is not touched: EKT travels over SRTP only (RFC 8870 §4.7).
 """
 
 from __future__ import annotations
@@ -30,8 +36,16 @@ import os
 from collections.abc import Callable
 
 from sipperc.srtp.double import DoubleSrtpSession
-from sipperc.srtp.ekt import SHORT_EKT_FIELD, EKTParameterSet, EKTPlaintext, split_ekt_field
+from sipperc.srtp.ekt import (
+    SHORT_EKT_FIELD,
+    EKTParameterSet,
+    EKTPlaintext,
+    FullEKTField,
+    split_ekt_field,
+)
 from sipperc.srtp.errors import AuthenticationError, MalformedPacketError, SrtpError
+from sipperc.srtp.hop_by_hop import HopByHopSession
+from sipperc.srtp.session import SrtpSession
 
 FULL_FIELDS_AFTER_NEW_KEY = 3
 DEFAULT_FULL_FIELD_INTERVAL = 0.1
@@ -72,9 +86,9 @@ class _ReceiverState:
 
 
 class EKTSession:
-    """RFC 8870 EKT over a double SRTP endpoint's sending and receiving sessions."""
+    """RFC 8870 EKT over an SRTP endpoint's sending and receiving sessions (any profile)."""
 
-    def __init__(self, sender: DoubleSrtpSession, receiver: DoubleSrtpSession, *,
+    def __init__(self, sender: SrtpSession, receiver: SrtpSession, *,
                  full_field_interval: float = DEFAULT_FULL_FIELD_INTERVAL,
                  previous_key_lifetime: float = DEFAULT_PREVIOUS_KEY_LIFETIME,
                  unknown_ssrc_rate: float = DEFAULT_UNKNOWN_SSRC_RATE,
@@ -82,8 +96,14 @@ class EKTSession:
         if unknown_ssrc_rate <= 0 or full_field_interval < 0 or previous_key_lifetime < 0:
             raise ValueError("rates, intervals and lifetimes must be positive")
         for session in (sender, receiver):
-            if not isinstance(session, DoubleSrtpSession):
-                raise TypeError(f"EKT here needs double SRTP sessions, got {session!r}")
+            if isinstance(session, HopByHopSession):
+                raise TypeError(f"EKT is for endpoints; {session!r} holds hop-by-hop keys only")
+            if session.mki is not None:
+                raise ValueError("EKT must not be used with an MKI (RFC 8870 §4)")
+        if sender.profile is not receiver.profile:
+            raise ValueError(f"sending {sender.profile.name} but receiving "
+                             f"{receiver.profile.name}")
+        self._double = isinstance(receiver, DoubleSrtpSession)
         self.sender = sender
         self.receiver = receiver
         self.full_field_interval = full_field_interval
@@ -126,7 +146,7 @@ class EKTSession:
                 raise ValueError(f"SPI {parameter_set.ekt_spi} is already used by another "
                                  "parameter set (RFC 8870 §4.1: one SPI per set)")
             return
-        if len(parameter_set.srtp_master_salt) < self.sender.profile.master_salt_length // 2:
+        if len(parameter_set.srtp_master_salt) < self.sender.ekt_salt_length:
             raise ValueError("the parameter set's SRTP master salt is shorter than the profile's")
         first = self._outbound is None
         self._sets[parameter_set.ekt_spi] = parameter_set
@@ -145,7 +165,7 @@ class EKTSession:
         self._new_key(now, immediately=False)
 
     def _new_key(self, now: float, *, immediately: bool) -> None:
-        self._announced_key = self._random(self.sender.inner_key_length)
+        self._announced_key = self._random(self.sender.ekt_key_length)
         if immediately:
             self._switch_to_announced()
         else:
@@ -155,11 +175,15 @@ class EKTSession:
 
     def _switch_to_announced(self) -> None:
         assert self._outbound is not None
-        self.sender.set_sender_inner_key(self._announced_key, self._outbound.srtp_master_salt)
+        self.sender.set_sender_key(self._announced_key, self._outbound.srtp_master_salt)
         self._switch_at = None
 
     def protect(self, rtp: bytes, now: float, *, repair: bool = False) -> bytes:
-        """Double-protect ``rtp`` and append the EKT field this packet should carry."""
+        """Protect ``rtp`` and append the EKT field this packet should carry.
+
+        ``repair``: an RTX or FEC packet, which double SRTP protects hop by hop only (RFC 8723
+        §7); there is no such thing with a single transform.
+        """
         outbound = self._outbound
         if outbound is None:
             raise EKTKeyExpiredError("no EKT parameter set installed: nobody could decrypt")
@@ -167,7 +191,12 @@ class EKTSession:
             raise EKTKeyExpiredError(f"the EKTKey of SPI {outbound.ekt_spi} expired (ekt_ttl)")
         if self._switch_at is not None and now >= self._switch_at:
             self._switch_to_announced()
-        srtp = self.sender.protect(rtp, repair=repair)
+        if isinstance(self.sender, DoubleSrtpSession):
+            srtp = self.sender.protect(rtp, repair=repair)
+        elif repair:
+            raise ValueError("repair packets (RFC 8723 §7) exist only with double SRTP")
+        else:
+            srtp = self.sender.protect(rtp)
         ssrc = rtp[8:12]
         state = self._senders.get(ssrc)
         if state is None:
@@ -192,42 +221,46 @@ class EKTSession:
         ssrc = int.from_bytes(srtp[8:12])
         forget_at = self._forget_previous_at.get(ssrc)
         if forget_at is not None and now >= forget_at:
-            self.receiver.drop_previous_inner_keys(ssrc)
+            self.receiver.drop_previous_keys(ssrc)
             del self._forget_previous_at[ssrc]
-        inner_roc = None
-        if full is not None:
-            inner_roc = self._receive_full(full.spi, full.epoch, full.ciphertext, ssrc, now)
-        return self.receiver.unprotect(srtp, repair=repair, inner_roc=inner_roc)
+        roc = None if full is None else self._receive_full(full, srtp, now)
+        if isinstance(self.receiver, DoubleSrtpSession):
+            return self.receiver.unprotect(srtp, repair=repair, inner_roc=roc)
+        if repair:
+            raise ValueError("repair packets (RFC 8723 §7) exist only with double SRTP")
+        return self.receiver.unprotect(srtp)
 
-    def _receive_full(self, spi: int, epoch: int, ciphertext: bytes, ssrc: int,
-                      now: float) -> int | None:
+    def _receive_full(self, full: FullEKTField, srtp: bytes, now: float) -> int | None:
         """RFC 8870 §4.3.2 steps 2-6; the ROC to use for this packet, if the field gave one."""
-        parameter_set = self._sets.get(spi)
+        ssrc = int.from_bytes(srtp[8:12])
+        parameter_set = self._sets.get(full.spi)
         if parameter_set is None or now >= parameter_set.expires_at:
-            raise AuthenticationError(f"EKT field under unknown or expired SPI {spi}")
-        state = self._received.get((spi, ssrc))
+            raise AuthenticationError(f"EKT field under unknown or expired SPI {full.spi}")
+        state = self._received.get((full.spi, ssrc))
         if state is not None:
-            if epoch < state.epoch:
+            if full.epoch < state.epoch:
                 return None  # an old key coming back: rejected
-            if epoch == state.epoch and ciphertext == state.ciphertext:
+            if full.epoch == state.epoch and full.ciphertext == state.ciphertext:
                 return state.roc  # the same field again: nothing to unwrap
-        elif not self.receiver.has_inner_key(ssrc) and not self._take_token(now):
+        elif not self.receiver.has_receiver_key(ssrc) and not self._take_token(now):
             raise EKTRateLimitError(f"Full EKT field from SSRC {ssrc:#010x} not unwrapped: "
                                     "too many from SSRCs without a key")
-        plaintext = parameter_set.unwrap(ciphertext)
+        plaintext = parameter_set.unwrap(full.ciphertext)
         if plaintext.ssrc != ssrc:
             return None  # step 5: another stream's key, cut and pasted
         key = plaintext.master_key
-        if len(key) < self.receiver.inner_key_length:
+        if len(key) < self.receiver.ekt_key_length:
             return None
-        key = key[:self.receiver.inner_key_length]
-        if state is not None and epoch == state.epoch:
+        key = key[:self.receiver.ekt_key_length]  # step 6: the first bytes are used
+        if state is not None and full.epoch == state.epoch:
             if key != state.key:
                 return None  # a different key under an epoch already used: rejected
-            state.ciphertext, state.roc = ciphertext, plaintext.roc
+            state.ciphertext, state.roc = full.ciphertext, plaintext.roc
             return plaintext.roc
-        self.receiver.set_inner_key(ssrc, key, parameter_set.srtp_master_salt)
-        self._received[(spi, ssrc)] = _ReceiverState(epoch, ciphertext, key, plaintext.roc)
+        self.receiver.set_receiver_key(ssrc, key, parameter_set.srtp_master_salt,
+                                       roc=plaintext.roc, seq=srtp[2] << 8 | srtp[3])
+        self._received[(full.spi, ssrc)] = _ReceiverState(full.epoch, full.ciphertext, key,
+                                                          plaintext.roc)
         self._forget_previous_at[ssrc] = now + self.previous_key_lifetime
         return plaintext.roc
 
@@ -242,9 +275,9 @@ class EKTSession:
         return True
 
     def protect_rtcp(self, rtcp: bytes) -> bytes:
-        """SRTCP, hop-by-hop only (RFC 8723 §6); EKT does not travel over SRTCP here."""
+        """SRTCP under the negotiated keys: EKT travels over SRTP only (RFC 8870 §4.7)."""
         return self.sender.protect_rtcp(rtcp)
 
     def unprotect_rtcp(self, srtcp: bytes) -> bytes:
-        """SRTCP, hop-by-hop only (RFC 8723 §6)."""
+        """SRTCP under the negotiated keys: EKT travels over SRTP only (RFC 8870 §4.7)."""
         return self.receiver.unprotect_rtcp(srtcp)

@@ -18,12 +18,14 @@ no memory.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar, TypeVar, cast
 
 from sipperc.keymaterial import redacted
 from sipperc.rtp.error import RtpError
 from sipperc.rtp.packet import rtp_header_length
-from sipperc.srtp.errors import AuthenticationError, MalformedPacketError, SrtpError
+from sipperc.srtp.errors import AuthenticationError, MalformedPacketError, ReplayError, SrtpError
+from sipperc.srtp.key_derivation import SessionKeys
 from sipperc.srtp.profile import Profile
 from sipperc.srtp.stream import SrtcpStream, SrtpStream
 
@@ -31,6 +33,8 @@ DEFAULT_REPLAY_WINDOW = 128
 SRTCP_E_FLAG = 0x80000000
 """RFC 3711 §3.4: the top bit of the word after the encrypted portion: "E", encrypted."""
 MAX_MKI_LENGTH = 255
+MAX_PREVIOUS_KEYS = 4
+"""How many earlier EKT keys of a received SSRC stay usable for late packets."""
 _T = TypeVar("_T")
 
 
@@ -85,10 +89,20 @@ class SrtpSession:
 
     The first SRTCP index sent is 0, as RFC 3711 §3.4 says (libsrtp starts at 1; each accepts
     the other's).
+
+    With EKT (RFC 8870; see :class:`~sipperc.srtp.ekt_session.EKTSession`) the RTP master key
+    changes apart from the negotiated one: :meth:`set_sender_key` for the packets this session
+    sends, :meth:`set_receiver_key` per received SSRC. SRTCP keeps the negotiated keys: EKT is
+    carried over SRTP only (RFC 8870 §4.7), and RTCP stays within the hop that negotiated them.
     """
 
     _implementations: ClassVar[dict[Profile, type[SrtpSession]]] = {}
+    _authentication_key_length: ClassVar[int] = 0
+    """Length of the session authentication key the profile derives (RFC 3711 §4.3)."""
     profile: Profile
+    _rtp_tx_salt: int
+    _rtp_rx_salt: int
+    _rtcp_salt: int
 
     def __init_subclass__(cls, profiles: tuple[Profile, ...] = (), **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -126,6 +140,8 @@ class SrtpSession:
         self._rtp_rx: dict[bytes, SrtpStream] = {}
         self._rtcp_tx: dict[bytes, SrtcpStream] = {}
         self._rtcp_rx: dict[bytes, SrtcpStream] = {}
+        self._learned: dict[bytes, list[SrtpSession]] = {}
+        """Per received SSRC with keys from EKT: one SRTP context per key, the newest first."""
         self._install_keys(bytes(master_key), bytes(master_salt))
 
     def __repr__(self) -> str:
@@ -139,19 +155,113 @@ class SrtpSession:
         return self._mki or None
 
     def _install_keys(self, master_key: bytes, master_salt: bytes) -> None:
+        self._use_session_keys(self._derive(master_key, master_salt, rtcp=False),
+                               self._derive(master_key, master_salt, rtcp=True))
+
+    def _derive(self, master_key: bytes, master_salt: bytes, *, rtcp: bool) -> SessionKeys:
+        return SessionKeys.derive(master_key, master_salt, rtcp=rtcp,
+                                  authentication_key_length=self._authentication_key_length)
+
+    def _use_session_keys(self, rtp: SessionKeys, rtcp: SessionKeys) -> None:
+        """Key the ciphers; separate from derivation so the RFCs' vectors can be checked."""
+        self._use_rtp_keys(rtp, outbound=True)
+        self._use_rtp_keys(rtp, outbound=False)
+        self._use_rtcp_keys(rtcp)
+
+    def _use_rtp_keys(self, keys: SessionKeys, *, outbound: bool) -> None:
+        """Key the SRTP cipher of one direction."""
+        raise NotImplementedError
+
+    def _use_rtcp_keys(self, keys: SessionKeys) -> None:
+        """Key the SRTCP cipher (both directions)."""
         raise NotImplementedError
 
     def _after_mki(self, rtcp: bool) -> int:
         """How many bytes (the tag) follow the MKI in an SRTP or SRTCP packet (RFC 3711 §3.1)."""
         return 0
 
-    def _nonce_base(self, ssrc: int, rtcp: bool) -> int:
-        """What the cipher precomputes from its session salt and the SSRC for each IV."""
+    def _nonce_base(self, ssrc: int, salt: int) -> int:
+        """What the cipher precomputes from a session salt and the SSRC for each IV."""
         raise NotImplementedError
 
+    @property
+    def ekt_key_length(self) -> int:
+        """Length of the SRTP master key an EKT field carries (RFC 8870 §4.3.2 step 6)."""
+        return self.profile.master_key_length
+
+    @property
+    def ekt_salt_length(self) -> int:
+        """How many bytes of an EKT parameter set's SRTP master salt are used (§4.3.2 step 4)."""
+        return self.profile.master_salt_length
+
+    def _ekt_salt(self, master_key: bytes, master_salt: bytes) -> bytes:
+        """Check a key and salt EKT delivers; the salt's first bytes that are used."""
+        if len(master_key) != self.ekt_key_length:
+            raise ValueError(f"EKT master key must be {self.ekt_key_length} bytes, got "
+                             f"{redacted(master_key)}")
+        if len(master_salt) < self.ekt_salt_length:
+            raise ValueError(f"EKT master salt must be at least {self.ekt_salt_length} bytes, "
+                             f"got {redacted(master_salt)}")
+        return master_salt[:self.ekt_salt_length]  # RFC 8870 §4.3.2 step 4: the first N bytes
+
+    def set_sender_key(self, master_key: bytes, master_salt: bytes) -> None:
+        """Protect RTP from now on with this master key and salt (RFC 8870 §4.3.1).
+
+        The index, ROC and replay state of every sending SSRC carry over; SRTCP keeps the
+        negotiated keys. EKT announces a new key 250 ms before it is used like this.
+        """
+        keys = self._derive(master_key, self._ekt_salt(master_key, master_salt), rtcp=False)
+        self._use_rtp_keys(keys, outbound=True)
+        for ssrc, stream in self._rtp_tx.items():
+            stream.nonce_base = self._nonce_base(int.from_bytes(ssrc), self._rtp_tx_salt)
+
+    def set_receiver_key(self, ssrc: int, master_key: bytes, master_salt: bytes, *, roc: int,
+                         seq: int) -> None:
+        """Unprotect RTP from ``ssrc`` with this master key and salt (RFC 8870 §4.3.2 step 6).
+
+        ``roc`` is the ROC the EKT field gave for the packet with SEQ ``seq`` that carried it;
+        the key's index estimate starts there. Up to four previous keys of the SSRC stay usable
+        for late packets, newest first, until :meth:`drop_previous_keys`. Each key is its own
+        SRTP context (RFC 3711 §3.2), so the usual path of packets under the negotiated key
+        costs nothing more.
+        """
+        context = SrtpSession(self.profile, master_key=master_key,
+                              master_salt=self._ekt_salt(master_key, master_salt),
+                              replay_window=self.replay_window)
+        context.set_roc(ssrc, roc, seq=seq)
+        learned = self._learned.setdefault(ssrc.to_bytes(4), [])
+        learned.insert(0, context)
+        del learned[1 + MAX_PREVIOUS_KEYS:]
+        self._rtp_rx.pop(ssrc.to_bytes(4), None)  # its packets now need the learned keys
+
+    def has_receiver_key(self, ssrc: int) -> bool:
+        """Whether a key was learned for ``ssrc`` with :meth:`set_receiver_key`."""
+        return ssrc.to_bytes(4) in self._learned
+
+    def drop_previous_keys(self, ssrc: int) -> None:
+        """Forget the keys ``ssrc`` used before its current one."""
+        del self._learned.get(ssrc.to_bytes(4), [])[1:]
+
+    def _unprotect_unknown(self, srtp: bytes, unprotect: Callable[[Any, bytes], bytes]) -> bytes:
+        """The hot path's way out for an SSRC without a stream: a learned key, or a new SSRC.
+
+        ``unprotect`` is the implementation's own unprotect, for :meth:`_first_packet`.
+        """
+        learned = self._learned.get(srtp[8:12])
+        if learned is None:
+            return self._first_packet(srtp[8:12], partial(unprotect, self, srtp))
+        failures: list[SrtpError] = []
+        for context in learned:  # the newest key first, then older ones for late packets
+            try:
+                return context.unprotect(srtp)
+            except (AuthenticationError, ReplayError) as exc:
+                failures.append(exc)
+        # A replay under the key that opened the packet before says more than a wrong key.
+        raise next((exc for exc in failures if isinstance(exc, ReplayError)), failures[0])
+
     def _new_rtp_tx(self, ssrc: bytes) -> SrtpStream:
-        stream = self._rtp_tx[ssrc] = SrtpStream(self.replay_window,
-                                                 self._nonce_base(int.from_bytes(ssrc), False))
+        stream = self._rtp_tx[ssrc] = SrtpStream(
+            self.replay_window, self._nonce_base(int.from_bytes(ssrc), self._rtp_tx_salt))
         return stream
 
     def _first_packet(self, ssrc: bytes, receive: Callable[[], _T]) -> _T:
@@ -162,7 +272,7 @@ class SrtpSession:
         which costs every packet about 30 ns.
         """
         self._rtp_rx[ssrc] = SrtpStream(self.replay_window,
-                                        self._nonce_base(int.from_bytes(ssrc), False))
+                                        self._nonce_base(int.from_bytes(ssrc), self._rtp_rx_salt))
         try:
             return receive()
         except SrtpError:
@@ -173,13 +283,16 @@ class SrtpSession:
         """The SRTCP stream of ``ssrc``; a new receiving one is stored by the caller."""
         stream = streams.get(ssrc)
         if stream is None:
-            stream = SrtcpStream(self.replay_window, self._nonce_base(int.from_bytes(ssrc), True))
+            stream = SrtcpStream(self.replay_window,
+                                 self._nonce_base(int.from_bytes(ssrc), self._rtcp_salt))
             if streams is self._rtcp_tx:
                 streams[ssrc] = stream
         return stream
 
     def roc(self, ssrc: int, *, outbound: bool = True) -> int | None:
         """The roll-over counter of a sending (or receiving) SSRC, None if not seen yet."""
+        if not outbound and ssrc.to_bytes(4) in self._learned:
+            return self._learned[ssrc.to_bytes(4)][0].roc(ssrc, outbound=False)
         stream = (self._rtp_tx if outbound else self._rtp_rx).get(ssrc.to_bytes(4))
         return None if stream is None else stream.roc
 
@@ -196,7 +309,8 @@ class SrtpSession:
         if not 0 <= seq <= 0xFFFF:
             raise ValueError(f"SEQ {seq} is not 16 bits")
         streams = self._rtp_tx if outbound else self._rtp_rx
-        streams[ssrc.to_bytes(4)] = SrtpStream(self.replay_window, self._nonce_base(ssrc, False),
+        salt = self._rtp_tx_salt if outbound else self._rtp_rx_salt
+        streams[ssrc.to_bytes(4)] = SrtpStream(self.replay_window, self._nonce_base(ssrc, salt),
                                                roc << 16 | seq)
 
     def protect(self, rtp: bytes) -> bytes:

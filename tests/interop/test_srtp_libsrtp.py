@@ -23,8 +23,19 @@ from sipperc.rtp import (
     SourceDescription,
     serialize_rtcp,
 )
-from sipperc.srtp import Profile, SrtpError, SrtpSession
+from sipperc.srtp import (
+    EKTCipher,
+    EKTParameterSet,
+    EKTPlaintext,
+    EKTSession,
+    Profile,
+    SrtpError,
+    SrtpSession,
+    split_ekt_field,
+)
+from sipperc.srtp.ekt import SHORT_EKT_FIELD
 from tests.rtp.strategies import rtp_packets
+from tests.srtp.ekt_vectors import VECTOR_PARAMETER_SET, VECTOR_RTP, VECTORS
 
 pytestmark = pytest.mark.interop
 
@@ -136,3 +147,45 @@ def test_hypothesis_any_packet_protects_identically(profile, rtp_packet):
     ours = peers.ours_tx.protect(rtp)
     assert ours == peers.lib_tx.protect(rtp)
     assert peers.lib_rx.unprotect(ours) == rtp
+
+
+def libsrtp_session(profile, key, salt, direction):
+    policy = pylibsrtp.Policy
+    return pylibsrtp.Session(policy(key=key + salt[:profile.master_salt_length],
+                                    ssrc_type=direction, srtp_profile=LIBSRTP_PROFILES[profile]))
+
+
+@pytest.mark.parametrize("profile", list(VECTORS))
+def test_ekt_vectors_open_in_libsrtp_with_the_key_the_field_carries(profile):
+    srtp, _, full = split_ekt_field(bytes.fromhex(VECTORS[profile]))
+    learned = VECTOR_PARAMETER_SET.unwrap(full.ciphertext)
+    receiver = libsrtp_session(profile, learned.master_key,
+                               VECTOR_PARAMETER_SET.srtp_master_salt,
+                               pylibsrtp.Policy.SSRC_ANY_INBOUND)
+    assert receiver.unprotect(srtp) == VECTOR_RTP
+
+
+@pytest.mark.parametrize("profile", LIBSRTP_PROFILES)
+def test_ekt_single_transform_both_ways_with_libsrtp(profile):
+    """Our EKT sender's key opens its packets in libsrtp; libsrtp's packets under a key that
+    our Full field announces open in our EKT receiver (RFC 8870 §4.3: the whole master key)."""
+    keys = EKTParameterSet(ekt_key_value=os.urandom(16), srtp_master_salt=os.urandom(14),
+                           ekt_spi=5, ekt_ttl=60, cipher=EKTCipher.AESKW_128)
+    sessions = [SrtpSession(profile, master_key=os.urandom(profile.master_key_length),
+                            master_salt=os.urandom(profile.master_salt_length))
+                for _ in range(2)]
+    ours = EKTSession(*sessions)
+    ours.install(keys, now=0.0)
+    sent = [ours.protect(packet(seq), now=seq / 50) for seq in range(5)]
+    announced = keys.unwrap(split_ekt_field(sent[0])[2].ciphertext).master_key
+    lib_rx = libsrtp_session(profile, announced, keys.srtp_master_salt,
+                             pylibsrtp.Policy.SSRC_ANY_INBOUND)
+    for seq, wire in enumerate(sent):
+        assert lib_rx.unprotect(split_ekt_field(wire)[0]) == packet(seq)
+    key = os.urandom(profile.master_key_length)
+    lib_tx = libsrtp_session(profile, key, keys.srtp_master_salt,
+                             pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+    field = keys.full_field(EKTPlaintext(key, SSRC, 0), epoch=0)
+    for seq in range(3):
+        wire = lib_tx.protect(packet(seq)) + (field if seq == 0 else SHORT_EKT_FIELD)
+        assert ours.unprotect(wire, now=0.0) == packet(seq)

@@ -38,8 +38,8 @@ def session_with_rfc_keys(profile, key, encrypt_rtcp=True):
     keys = SessionKeys(key, b"", SALT)
     session._use_session_keys(keys, keys)
     ssrc = RTCP[4:8]
-    session._rtcp_tx[ssrc] = SrtcpStream(128, session._nonce_base(int.from_bytes(ssrc), True),
-                                         SRTCP_INDEX)
+    nonce_base = session._nonce_base(int.from_bytes(ssrc), session._rtcp_salt)
+    session._rtcp_tx[ssrc] = SrtcpStream(128, nonce_base, SRTCP_INDEX)
     return session
 
 

@@ -125,14 +125,14 @@ def test_inner_keys_per_ssrc_with_previous_keys_for_late_packets():
     sender, receiver, _, salt = endpoints()
     late = sender.protect(bytes(RtpPacket(False, 0, 1, 0, 77, payload=b"old key")))
     new_key = os.urandom(16)
-    sender.set_sender_inner_key(new_key, b"S" * 12)
-    receiver.set_inner_key(77, new_key, b"S" * 12 + b"ignored: RFC 8870 truncates")
-    assert receiver.has_inner_key(77)
+    sender.set_sender_key(new_key, b"S" * 12)
+    receiver.set_receiver_key(77, new_key, b"S" * 12 + b"ignored: RFC 8870 truncates")
+    assert receiver.has_receiver_key(77)
     fresh = sender.protect(bytes(RtpPacket(False, 0, 2, 0, 77, payload=b"new key")))
     assert receiver.unprotect(fresh).endswith(b"new key")
     assert receiver.unprotect(late).endswith(b"old key")  # the session's own inner half
-    receiver.drop_previous_inner_keys(77)
-    sender.set_sender_inner_key(salt[:16], b"S" * 12)  # a key the receiver never learned
+    receiver.drop_previous_keys(77)
+    sender.set_sender_key(salt[:16], b"S" * 12)  # a key the receiver never learned
     with pytest.raises(AuthenticationError, match="inner SRTP tag"):
         receiver.unprotect(sender.protect(bytes(RtpPacket(False, 0, 3, 0, 77, payload=b"?"))))
 
@@ -140,9 +140,9 @@ def test_inner_keys_per_ssrc_with_previous_keys_for_late_packets():
 def test_inner_key_checks():
     sender, _, _, _ = endpoints()
     with pytest.raises(ValueError, match="16 bytes"):
-        sender.set_inner_key(1, bytes(32), bytes(12))
+        sender.set_receiver_key(1, bytes(32), bytes(12))
     with pytest.raises(ValueError, match="at least 12 bytes"):
-        sender.set_sender_inner_key(bytes(16), bytes(8))
+        sender.set_sender_key(bytes(16), bytes(8))
     with pytest.raises(ValueError, match="MKI"):
         SrtpSession(DOUBLE, master_key=bytes(32), master_salt=bytes(24), mki=b"\x01")
     with pytest.raises(ValueError, match="32-byte master key"):

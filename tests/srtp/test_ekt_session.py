@@ -1,9 +1,11 @@
-"""EKT on double SRTP endpoints through a distributor (RFC 8870 §4.3, §4.6; RFC 8871 §4.5)."""
+"""EKT (RFC 8870 §4.3, §4.6; RFC 8871 §4.5): double SRTP endpoints through a distributor, and
+the single AES-CM and AEAD transforms."""
 
 import itertools
 import os
 
 import pytest
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
 
 from sipperc.rtp import RtpPacket, parse_rtp
 from sipperc.srtp import (
@@ -15,9 +17,17 @@ from sipperc.srtp import (
     EKTSession,
     HopByHopSession,
     MalformedPacketError,
+    Profile,
     ReplayError,
     SrtpSession,
     split_ekt_field,
+)
+from tests.srtp.ekt_vectors import (
+    VECTOR_KEY,
+    VECTOR_PARAMETER_SET,
+    VECTOR_RTP,
+    VECTOR_SSRC,
+    VECTORS,
 )
 from tests.srtp.perc_keys import DOUBLE
 
@@ -223,9 +233,15 @@ def test_install_checks():
     endpoint.ekt.install(keys, now=1.0)  # the same EKTKey retransmitted: nothing changes
     with pytest.raises(ValueError, match="one SPI per set"):
         endpoint.ekt.install(parameter_set(spi=3), now=2.0)
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="sending AEAD_AES_128_GCM but receiving DOUBLE"):
         EKTSession(SrtpSession(DOUBLE.inner, master_key=bytes(16), master_salt=bytes(12)),
                    endpoint.ekt.receiver)
+    with pytest.raises(TypeError, match="hop-by-hop keys only"):
+        EKTSession(endpoint.ekt.sender, endpoint.to_it)
+    with pytest.raises(ValueError, match="MKI"):
+        single = SrtpSession(DOUBLE.inner, master_key=bytes(16), master_salt=bytes(12),
+                             mki=b"\x01")
+        EKTSession(single, single)
     with pytest.raises(MalformedPacketError):
         endpoint.ekt.unprotect(b"\x00", now=0.0)
     assert "outbound SPI 3" in repr(endpoint.ekt)
@@ -237,3 +253,94 @@ def test_rtcp_goes_hop_by_hop_without_ekt(pair):
     on_wire = alice.ekt.protect_rtcp(rtcp)
     assert alice.from_it.unprotect_rtcp(on_wire) == rtcp
     assert bob.ekt.unprotect_rtcp(bob.to_it.protect_rtcp(rtcp)) == rtcp
+
+
+# Single transforms (AES-CM and AEAD): the Full field carries the whole SRTP master key.
+SINGLE = [Profile.AES_CM_128_HMAC_SHA1_80, Profile.AES_CM_128_HMAC_SHA1_32,
+          Profile.AEAD_AES_128_GCM, Profile.AEAD_AES_256_GCM]
+
+
+def single_endpoint(profile, **options):
+    """An endpoint whose negotiated keys nobody else has: others decrypt with EKT keys only."""
+    sessions = [SrtpSession(profile, master_key=os.urandom(profile.master_key_length),
+                            master_salt=os.urandom(profile.master_salt_length))
+                for _ in range(2)]
+    return EKTSession(*sessions, **options)
+
+
+def single_pair(profile, **options):
+    alice, bob = single_endpoint(profile, **options), single_endpoint(profile, **options)
+    keys = parameter_set(salt=os.urandom(14))
+    alice.install(keys, now=0.0)
+    bob.install(keys, now=0.0)
+    return alice, bob, keys
+
+
+@pytest.mark.parametrize("profile", SINGLE)
+def test_single_transforms_carry_the_whole_master_key(profile):
+    alice, bob, keys = single_pair(profile)
+    packets = [alice.protect(rtp(seq), now=seq * 0.02) for seq in range(8)]
+    assert kinds(packets) == ["full"] * 3 + ["short"] * 4 + ["full"]
+    field = split_ekt_field(packets[0])[2]
+    # RFC 5649 output for 1 + key + SSRC + ROC bytes, plus SPI, epoch, length and type.
+    assert len(bytes(field)) == 8 * -(-(profile.master_key_length + 9) // 8) + 8 + 7
+    plaintext = keys.unwrap(field.ciphertext)
+    assert (len(plaintext.master_key), plaintext.ssrc, plaintext.roc) == (
+        profile.master_key_length, ALICE, 0)
+    for seq, packet in enumerate(packets):
+        assert bob.unprotect(packet, now=seq * 0.02) == rtp(seq)
+    assert bob.receiver.has_receiver_key(ALICE)
+
+
+@pytest.mark.parametrize("profile", SINGLE)
+def test_single_transform_rekey_keeps_late_packets_for_their_lifetime(profile):
+    alice, bob, _ = single_pair(profile, previous_key_lifetime=5.0)
+    seq = itertools.count()
+    late = [alice.protect(rtp(next(seq)), now=0.0) for _ in range(4)]
+    bob.unprotect(late[0], now=0.0)
+    alice.install(parameter_set(spi=2, salt=os.urandom(14)), now=1.0)  # a rekey (new SPI)
+    bob.install(alice.outbound, now=1.0)
+    announcing = alice.protect(rtp(next(seq)), now=1.0)  # new key announced, old key used
+    switched = alice.protect(rtp(next(seq)), now=1.3)  # 250 ms later: the new key
+    assert bob.unprotect(announcing, now=1.0) == rtp(4)
+    assert bob.unprotect(switched, now=1.3) == rtp(5)
+    assert bob.unprotect(late[1], now=2.0) == rtp(1)  # the previous key, for late packets
+    with pytest.raises(AuthenticationError):
+        bob.unprotect(late[2], now=7.0)  # its lifetime is over
+
+
+@pytest.mark.parametrize("profile", SINGLE)
+def test_single_transform_late_joiner_learns_the_roc(profile):
+    alice, bob, _ = single_pair(profile)
+    alice.sender.set_roc(ALICE, 2, seq=65000, outbound=True)
+    packets = [alice.protect(rtp(seq), now=seq / 50) for seq in range(65001, 65021)]
+    # Bob hears nothing until the periodic Full field (100 ms after the first three).
+    full = next(i for i, packet in enumerate(packets[3:], 3) if split_ekt_field(packet)[2])
+    assert bob.unprotect(packets[full], now=1.0) == rtp(65001 + full)
+    assert bob.receiver.roc(ALICE, outbound=False) == 2
+    assert bob.unprotect(packets[full + 1], now=1.0) == rtp(65002 + full)
+
+
+@pytest.mark.parametrize("profile", SINGLE)
+def test_single_transforms_have_no_repair_packets(profile):
+    alice, bob, _ = single_pair(profile)
+    with pytest.raises(ValueError, match="double SRTP"):
+        alice.protect(rtp(1), now=0.0, repair=True)
+    with pytest.raises(ValueError, match="double SRTP"):
+        bob.unprotect(alice.protect(rtp(1), now=0.0), now=0.0, repair=True)
+
+
+@pytest.mark.parametrize("profile", list(VECTORS))
+def test_single_transform_vector(profile):
+    """Our vector (tests/srtp/ekt_vectors.py); libsrtp checks its SRTP part in tests/interop."""
+    endpoint = single_endpoint(profile, random=lambda length: VECTOR_KEY[:length])
+    endpoint.install(VECTOR_PARAMETER_SET, now=0.0)
+    packet = endpoint.protect(VECTOR_RTP, now=0.0)
+    assert packet.hex() == VECTORS[profile]
+    _, field, _ = split_ekt_field(packet)
+    assert field[-7:] == bytes.fromhex("1234" "0000" "002f" "02")  # SPI, epoch 0, 47 bytes, Full
+    assert aes_key_unwrap_with_padding(VECTOR_PARAMETER_SET.ekt_key_value, field[:-7]) == (
+        b"\x10" + VECTOR_KEY + VECTOR_SSRC.to_bytes(4) + bytes(4))  # RFC 8870 §4.1 plaintext
+    receiver = single_endpoint(profile)
+    receiver.install(VECTOR_PARAMETER_SET, now=0.0)
+    assert receiver.unprotect(packet, now=0.0) == VECTOR_RTP

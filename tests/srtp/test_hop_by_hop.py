@@ -55,8 +55,8 @@ class Conference:
             # The receiver's own inner half is never used for A: A's key is set per SSRC.
             receiver = SrtpSession(profile, master_key=os.urandom(half_key) + outer[0],
                                    master_salt=os.urandom(half_salt) + outer[1])
-            receiver.set_inner_key(SSRC, self.inner_key, self.inner_salt)
-            receiver.drop_previous_inner_keys(SSRC)
+            receiver.set_receiver_key(SSRC, self.inner_key, self.inner_salt)
+            receiver.drop_previous_keys(SSRC)
             self.receivers[name] = receiver
 
 
@@ -228,7 +228,7 @@ def test_a_lying_distributor_is_caught_by_the_inner_check(tamper):
                            b"")
     receiver = conference.receivers["B"]
     if tamper == "ssrc":
-        receiver.set_inner_key(SSRC ^ 1, conference.inner_key, conference.inner_salt)
+        receiver.set_receiver_key(SSRC ^ 1, conference.inner_key, conference.inner_salt)
     with pytest.raises(AuthenticationError, match="inner"):
         receiver.unprotect(conference.to["B"].send(forged, sequence_number=50))
     assert parse_rtp(receiver.unprotect(conference.to["B"].send(relayed))).payload == rtp(8)[12:]

@@ -233,3 +233,48 @@ def test_slow_fuzz_bit_flips_and_truncation(profile, packet, data):
     srtp[data.draw(st.integers(0, len(srtp) - 1))] ^= data.draw(st.integers(1, 255))
     with pytest.raises(SrtpError):
         receiver.unprotect(bytes(srtp[:data.draw(st.integers(0, len(srtp)))]))
+
+
+@pytest.mark.parametrize("profile", SINGLE)
+def test_sender_key_from_ekt_changes_rtp_keys_and_keeps_the_index(profile):
+    sender, receiver = pair(profile)
+    assert receiver.unprotect(sender.protect(rtp(65535))) == rtp(65535)
+    key, salt = os.urandom(profile.master_key_length), os.urandom(profile.master_salt_length)
+    sender.set_sender_key(key, salt + b"ignored: RFC 8870 takes the first bytes")
+    srtp = sender.protect(rtp(0))  # the next index: a roll-over, ROC 1
+    assert sender.roc(0x11223344) == 1
+    with pytest.raises(AuthenticationError):
+        receiver.unprotect(srtp)  # the negotiated key no longer opens it
+    learned = SrtpSession(profile, master_key=key, master_salt=salt)
+    learned.set_roc(0x11223344, 1)
+    assert learned.unprotect(srtp) == rtp(0)
+    # SRTCP keeps the negotiated keys (EKT travels over SRTP only).
+    assert receiver.unprotect_rtcp(sender.protect_rtcp(RTCP)) == RTCP
+
+
+@pytest.mark.parametrize("profile", SINGLE)
+def test_receiver_keys_per_ssrc_with_previous_keys_for_late_packets(profile):
+    _, receiver = pair(profile)
+    old = os.urandom(profile.master_key_length), os.urandom(profile.master_salt_length)
+    new = os.urandom(profile.master_key_length), os.urandom(profile.master_salt_length)
+    old_sender = SrtpSession(profile, master_key=old[0], master_salt=old[1])
+    new_sender = SrtpSession(profile, master_key=new[0], master_salt=new[1])
+    new_sender.set_roc(7, 3, seq=100, outbound=True)
+    old_sender.set_roc(7, 3, seq=90, outbound=True)
+    late = old_sender.protect(rtp(91, ssrc=7))
+    receiver.set_receiver_key(7, *old, roc=3, seq=91)
+    receiver.set_receiver_key(7, *new, roc=3, seq=101)
+    assert receiver.has_receiver_key(7) and not receiver.has_receiver_key(8)
+    assert receiver.unprotect(new_sender.protect(rtp(101, ssrc=7))) == rtp(101, ssrc=7)
+    assert receiver.roc(7, outbound=False) == 3
+    assert receiver.unprotect(late) == rtp(91, ssrc=7)  # the previous key, for late packets
+    with pytest.raises(ReplayError):
+        receiver.unprotect(late)
+    receiver.drop_previous_keys(7)
+    with pytest.raises(AuthenticationError):
+        receiver.unprotect(old_sender.protect(rtp(92, ssrc=7)))
+    # Other SSRCs still use the negotiated key; a key is checked like the session's own.
+    with pytest.raises(ValueError, match=f"{profile.master_key_length} bytes"):
+        receiver.set_receiver_key(8, bytes(5), old[1], roc=0, seq=0)
+    with pytest.raises(ValueError, match=f"at least {profile.master_salt_length} bytes"):
+        receiver.set_sender_key(old[0], bytes(4))
