@@ -28,6 +28,9 @@ from sipperc.media.resample import at_rate, sink_at_rate
 MAX_BACKLOG = 0.2
 """Seconds of audio the FIFO holds before dropping the oldest (bounds drift and delay)."""
 
+FLUSH_GRACE = 2.0
+"""Seconds without progress after which closing a speaker stops waiting for its queue to play."""
+
 NO_DEVICE_HINT = ("use --play FILE to send a WAV file instead of the microphone and "
                   "--record FILE to save what you hear")
 
@@ -99,7 +102,16 @@ class _Fifo:
         self._length = 0
         self._limit = limit
         self._lock = threading.Lock()
+        self._emptied = threading.Condition(self._lock)
         self.dropped = 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def wait_until_empty(self, timeout: float) -> bool:
+        """Block until every sample put has been taken, or ``timeout`` seconds; True if empty."""
+        with self._emptied:
+            return self._emptied.wait_for(lambda: not self._blocks, timeout)
 
     def put(self, pcm: Pcm) -> None:
         with self._lock:
@@ -123,6 +135,8 @@ class _Fifo:
                 parts.append(block)
                 wanted -= len(block)
                 self._length -= len(block)
+            if not self._blocks:
+                self._emptied.notify_all()
         if wanted:
             parts.append(silence(wanted))
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
@@ -154,6 +168,11 @@ class SoundDeviceSource:
         """The oldest ``samples`` captured samples (silence if the card is behind)."""
         return self._fifo.take(samples)
 
+    @property
+    def queued(self) -> int:
+        """Samples captured and not read yet (at most :data:`MAX_BACKLOG` seconds' worth)."""
+        return len(self._fifo)
+
     def close(self) -> None:
         """Stop capturing."""
         self._stream.close()
@@ -183,8 +202,22 @@ class SoundDeviceSink:
         """Queue ``pcm`` for playing."""
         self._fifo.put(np.asarray(pcm, dtype=np.int16))
 
+    @property
+    def queued(self) -> int:
+        """Samples written and not yet handed to the card."""
+        return len(self._fifo)
+
     def close(self) -> None:
-        """Stop playing (what is still queued is dropped)."""
+        """Play what is still queued, then release the card (the :class:`AudioSink` contract).
+
+        At most :data:`MAX_BACKLOG` seconds of audio are queued; the wait goes on while the card
+        takes it, however slowly, and ends after :data:`FLUSH_GRACE` seconds without progress,
+        so a card that stopped pulling cannot hang a hang-up.
+        """
+        remaining = len(self._fifo)
+        while not self._fifo.wait_until_empty(FLUSH_GRACE) and len(self._fifo) < remaining:
+            remaining = len(self._fifo)
+        self._stream.stop()  # PortAudio plays out its own buffers before it returns
         self._stream.close()
 
 
