@@ -588,6 +588,7 @@ class Participant:
         elif ekt.sender.profile is profile:
             # A renewed association: only the hop-by-hop keys change (RFC 8871 §4.5.2).
             assert isinstance(ekt.sender, DoubleSrtpSession)
+            assert isinstance(ekt.receiver, DoubleSrtpSession)
             ekt.sender.replace_hop_by_hop_key(keys.client_key[half_key:],
                                               keys.client_salt[half_salt:])
             ekt.receiver.replace_hop_by_hop_key(keys.server_key[half_key:],

@@ -166,10 +166,7 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
                              f"{half_salt}-byte salt, got {redacted(master_key)} and "
                              f"{redacted(master_salt)}")
         super()._install_keys(master_key, master_salt)
-        for ssrc, stream in self._rtp_tx.items():
-            stream.nonce_base = self._nonce_base(int.from_bytes(ssrc), False)
-        for ssrc, rtcp_stream in self._rtcp_tx.items():
-            rtcp_stream.nonce_base = self._nonce_base(int.from_bytes(ssrc), True)
+        self._refresh_sending_streams()
         self._rtp_rx.clear()
         self._rtcp_rx.clear()
 

@@ -212,8 +212,14 @@ class SrtpSession:
         """
         keys = self._derive(master_key, self._ekt_salt(master_key, master_salt), rtcp=False)
         self._use_rtp_keys(keys, outbound=True)
+        self._refresh_sending_streams()
+
+    def _refresh_sending_streams(self) -> None:
+        """Redo the sending streams' IV precomputation after new keys (and salts) were set."""
         for ssrc, stream in self._rtp_tx.items():
             stream.nonce_base = self._nonce_base(int.from_bytes(ssrc), self._rtp_tx_salt)
+        for ssrc, rtcp_stream in self._rtcp_tx.items():
+            rtcp_stream.nonce_base = self._nonce_base(int.from_bytes(ssrc), self._rtcp_salt)
 
     def set_receiver_key(self, ssrc: int, master_key: bytes, master_salt: bytes, *, roc: int,
                          seq: int) -> None:
