@@ -1,11 +1,15 @@
+import itertools
 import random
 
 import pytest
 
-from sipperc.sdp import Direction, MediaCapabilities
+from sipperc.sdp import Direction, MediaCapabilities, parse_sdp
+from sipperc.sip import Request
 from sipperc.sip import headers as h
 from sipperc.sip.invite_session import (
+    TRANSITIONS,
     InviteSessionConfig,
+    InviteSessionInput,
     InviteSessionState,
     InviteSessionStateError,
     ReliableProvisionalMode,
@@ -20,7 +24,7 @@ from sipperc.sip.user_agent_events import (
     CallUpdateFailed,
     EndReason,
 )
-from tests.sip.session_harness import PCMA, PCMU, RELIABLE, SessionLink, engine
+from tests.sip.session_harness import PCMA, PCMU, RELIABLE, SessionLink, engine, wire
 
 St = InviteSessionState
 
@@ -502,3 +506,143 @@ def test_commands_out_of_turn_raise():
     link.do(link.caller, "hangup")  # idempotent
     with pytest.raises(InviteSessionStateError):
         link.do(link.caller, "reinvite")
+
+
+# --- every (state, input) pair of the table, through the session's own API -----------------------
+
+In = InviteSessionInput
+UAC_INPUTS = {In.TRYING_RECEIVED, In.PROVISIONAL_RECEIVED, In.SUCCESS_RECEIVED,
+              In.FAILURE_RECEIVED, In.CANCEL}
+COMMANDS = {In.CANCEL, In.SEND_PROVISIONAL, In.SEND_SUCCESS, In.SEND_FAILURE, In.BYE}
+UAS_INPUTS = {In.ACK_RECEIVED, In.CANCEL_RECEIVED, In.SEND_PROVISIONAL, In.SEND_SUCCESS,
+              In.SEND_FAILURE, In.ACK_TIMEOUT}
+STATES_BY_ROLE = {
+    "uac": {St.CALLING, St.EARLY, St.CANCELLING, St.CONFIRMED, St.TERMINATING, St.TERMINATED},
+    "uas": {St.INCOMING, St.EARLY, St.CONNECTING, St.CONFIRMED, St.TERMINATING, St.TERMINATED},
+}
+
+
+def in_state(state, role):
+    """A link whose caller (uac) or callee (uas) session is in ``state``, by real messages."""
+    link = SessionLink()
+    if state is St.CALLING:
+        return link, link.caller
+    link.flush()
+    if state is St.INCOMING:
+        return link, link.callee
+    link.do(link.callee, "provisional", 180)
+    if state is St.EARLY:
+        return link, link.caller if role == "uac" else link.callee
+    if state is St.CANCELLING:
+        link.hold_filter = lambda side, m: True
+        link.do(link.caller, "cancel")
+        return link, link.caller
+    if state is St.CONNECTING:
+        link.hold_filter = lambda side, m: side is link.caller
+        link.do(link.callee, "accept")
+        return link, link.callee
+    link.do(link.callee, "accept")
+    side = link.caller if role == "uac" else link.callee
+    if state is St.CONFIRMED:
+        return link, side
+    if state is St.TERMINATING:
+        link.hold_filter = lambda s, m: True
+        link.do(side, "hangup")
+        return link, side
+    link.do(side, "hangup")
+    return link, side
+
+
+def wire_request(request):
+    return wire(request.prepend("Via", "SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKpair"))
+
+
+def apply_input(link, side, event):
+    session = side.session
+    other = link.callee if side is link.caller else link.caller
+    peer = other.session if other.sessions else None
+    now = link.now
+    tag = peer.call.local_tag if peer is not None else "fresh-tag"
+    if event is In.TRYING_RECEIVED:
+        return session.receive_response(session.invite, session.invite.response(100), now)
+    if event in (In.PROVISIONAL_RECEIVED, In.SUCCESS_RECEIVED, In.FAILURE_RECEIVED):
+        code = {In.PROVISIONAL_RECEIVED: 180, In.SUCCESS_RECEIVED: 200}.get(event, 486)
+        body = b""
+        if code == 200:
+            answer = engine("192.0.2.9").receive_offer(parse_sdp(session.invite.body.decode()))
+            body = str(answer.description).encode()
+        response = session.invite.response(code, to_tag=tag, contact="<sip:bob@192.0.2.2>",
+                                           body=body, content_type="application/sdp"
+                                           if body else None)
+        return session.receive_response(session.invite, wire(
+            response.prepend("Via", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx")), now)
+    if event is In.CANCEL:
+        return session.cancel(now)
+    if event is In.ACK_RECEIVED:
+        pending = session._retransmission
+        seq = pending.cseq if pending is not None else session.invite.cseq.seq
+        ack = session.invite.ack_for(session.invite.response(200, to_tag=session.call.local_tag))
+        return session.receive_ack(wire(ack.replace("CSeq", f"{seq} ACK")), now)
+    if event is In.CANCEL_RECEIVED:
+        return session.receive_cancel(now)
+    if event is In.SEND_PROVISIONAL:
+        return session.provisional(now, 180)
+    if event is In.SEND_SUCCESS:
+        return session.accept(now)
+    if event is In.SEND_FAILURE:
+        return session.reject(now, 486)
+    if event is In.ACK_TIMEOUT:
+        return session.handle_timer(now + 64 * 0.5 + 1)
+    if event is In.BYE_RECEIVED:
+        dialog = peer.dialog if peer is not None and peer.dialog is not None else None
+        if dialog is None or dialog.terminated:
+            invite = session.invite
+            bye = Request.build("BYE", "sip:bob@192.0.2.2", from_=invite.from_,
+                                to=invite.to.with_tag(tag), call_id=invite.call_id,
+                                cseq=invite.cseq.seq + 5)
+        else:
+            bye = dialog.create_request("BYE")
+        return session.receive_request(wire_request(bye), "pair-txn", now)
+    if event is In.BYE_COMPLETED:
+        sent = [r for _, r in link._client.values() if r.method == "BYE" and _ is side]
+        bye = sent[-1] if sent else session.invite.replace("CSeq", "99 BYE")
+        return session.receive_response(bye, bye.response(200), now)
+    if event is In.BYE:
+        if session.state in (St.CONFIRMED, St.CONNECTING, St.TERMINATING, St.TERMINATED):
+            return session.hangup(now)
+        return session._advance(In.BYE)  # no public BYE before the answer: hangup cancels
+    if event is In.DIALOG_GONE:
+        return session.request_failed(481, now)
+    raise AssertionError(event)
+
+
+def test_table_covers_every_pair():
+    assert set(TRANSITIONS) == set(itertools.product(InviteSessionState, InviteSessionInput))
+
+
+@pytest.mark.parametrize(("state", "event"),
+                         list(itertools.product(InviteSessionState, InviteSessionInput)))
+def test_every_state_and_input(state, event):
+    expected = TRANSITIONS[(state, event)]
+    role = "uac" if event in UAC_INPUTS else "uas" if event in UAS_INPUTS else (
+        "uac" if state in STATES_BY_ROLE["uac"] else "uas")
+    if state not in STATES_BY_ROLE[role]:
+        # A UAC-only input in a UAS-only state (or the reverse): it cannot happen.
+        assert expected is None
+        return
+    link, side = in_state(state, role)
+    session = side.session
+    assert session.state is state
+    if expected is None and event in COMMANDS:
+        with pytest.raises(InviteSessionStateError):
+            apply_input(link, side, event)
+        assert session.state is state
+        return
+    apply_input(link, side, event)
+    if expected is None:
+        assert session.state is state  # ignored
+    elif event is In.ACK_TIMEOUT and session._retransmission is None and state is not \
+            St.CONNECTING:
+        assert session.state in (state, expected)  # nothing awaited an ACK here
+    else:
+        assert session.state is expected
