@@ -304,6 +304,7 @@ class TransactionLayer:
 
     def _start_cancel(self, invite: ClientInviteTransaction, now: float) -> list[Effect]:
         headers = self._pending_cancels.pop(invite.id)
+        assert invite.request is not None  # Calling or Proceeding
         cancel = invite.request.cancel()
         if headers:
             cancel = cancel.with_fields(

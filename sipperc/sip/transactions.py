@@ -8,7 +8,8 @@ that changes a transaction's state is in this file; the
 transactions and turns timers into inputs.
 
 Timers are data too: ``ENTRY_TIMERS`` names the timers a state starts when it is entered,
-``KEPT_TIMERS`` the ones that survive entering it (everything else is cancelled). The
+``KEPT_TIMERS`` the ones that survive entering it (everything else is cancelled);
+``REQUEST_STATES`` the states that still need the request (it is released on leaving them). The
 retransmission timers (A, E, G) re-arm themselves. A timer of zero duration (D, I, J, K on
 reliable transports) fires at once.
 
@@ -54,7 +55,16 @@ class TransactionStateError(ValueError):
     """
 
 
-class Timer(Enum):
+class _Member(Enum):
+    """Enum members hashed by identity (they are singletons).
+
+    Table lookups run for every message, and Enum's own ``__hash__`` is Python code.
+    """
+
+    __hash__ = object.__hash__
+
+
+class Timer(_Member):
     """RFC 3261 Table 4 timers, RFC 6026's L and M, and §17.2.1's 200 ms 100 Trying delay."""
 
     A = auto()
@@ -72,7 +82,7 @@ class Timer(Enum):
     TRYING = auto()
 
 
-class Action(Enum):
+class Action(_Member):
     """What a transition does, in the order listed in the table."""
 
     TO_TU = auto()
@@ -117,6 +127,7 @@ class Transaction(Generic[S, I]):
     ENTRY_TIMERS: ClassVar[Mapping[Enum, tuple[Timer, ...]]]
     KEPT_TIMERS: ClassVar[Mapping[Enum, frozenset[Timer]]]
     TIMER_INPUTS: ClassVar[Mapping[Timer, Enum]]
+    REQUEST_STATES: ClassVar[frozenset[Enum]]
     TERMINATED: ClassVar[Enum]
     TRANSPORT_ERROR: ClassVar[Enum]
 
@@ -145,7 +156,7 @@ class Transaction(Generic[S, I]):
         initial: S,
     ) -> None:
         self.id = transaction_id
-        self.request = request
+        self.request: Request | None = request  # released once no state needs it
         self.destination = destination
         self.reliable = destination.reliable
         self.config = config
@@ -196,6 +207,10 @@ class Transaction(Generic[S, I]):
     # --- timers ------------------------------------------------------------------------------
 
     def _enter(self, state: Enum, now: float) -> list[Effect]:
+        if state not in self.REQUEST_STATES:
+            # Past the final response nothing re-sends or answers the request: letting it
+            # go keeps the thousands of transactions absorbing retransmissions small.
+            self.request = None
         kept = self.KEPT_TIMERS.get(state, frozenset())
         for timer in [t for t in self.deadlines if t not in kept]:
             del self.deadlines[timer]
@@ -287,7 +302,7 @@ class Transaction(Generic[S, I]):
 # --- client INVITE (RFC 3261 §17.1.1, RFC 6026 §7.2) -----------------------------------------
 
 
-class ClientInviteState(Enum):
+class ClientInviteState(_Member):
     """Figure 5 of RFC 3261 with RFC 6026's Accepted state."""
 
     CALLING = auto()
@@ -297,7 +312,7 @@ class ClientInviteState(Enum):
     TERMINATED = auto()
 
 
-class ClientInviteInput(Enum):
+class ClientInviteInput(_Member):
     """Responses by class, timers, transport errors."""
 
     PROVISIONAL = auto()
@@ -371,6 +386,7 @@ class ClientInviteTransaction(Transaction[ClientInviteState, ClientInviteInput])
         Timer.D: _CII.TIMER_D,
         Timer.M: _CII.TIMER_M,
     }
+    REQUEST_STATES = frozenset({_CI.CALLING, _CI.PROCEEDING})  # retransmit, ACK, CANCEL
     TERMINATED = _CI.TERMINATED
     TRANSPORT_ERROR = _CII.TRANSPORT_ERROR
 
@@ -406,12 +422,13 @@ class ClientInviteTransaction(Transaction[ClientInviteState, ClientInviteInput])
         effects: list[Effect],
     ) -> None:
         if action is Action.RETRANSMIT:
+            assert self.request is not None
             self._send(self.request, effects)
             self.interval *= 2  # §17.1.1.2: Timer A doubles, no cap (Timer B ends it)
             self._arm(Timer.A, now + self.interval)
         elif action is Action.SEND_ACK:
             if self.ack is None:
-                assert isinstance(message, Response)
+                assert isinstance(message, Response) and self.request is not None
                 self.ack = self.request.ack_for(message)
             self._send(self.ack, effects)
         else:
@@ -421,7 +438,7 @@ class ClientInviteTransaction(Transaction[ClientInviteState, ClientInviteInput])
 # --- client non-INVITE (RFC 3261 §17.1.2, RFC 4320) --------------------------------------------
 
 
-class ClientNonInviteState(Enum):
+class ClientNonInviteState(_Member):
     """Figure 6 of RFC 3261."""
 
     TRYING = auto()
@@ -430,7 +447,7 @@ class ClientNonInviteState(Enum):
     TERMINATED = auto()
 
 
-class ClientNonInviteInput(Enum):
+class ClientNonInviteInput(_Member):
     """Responses by class, timers, transport errors."""
 
     PROVISIONAL = auto()
@@ -491,6 +508,7 @@ class ClientNonInviteTransaction(Transaction[ClientNonInviteState, ClientNonInvi
         Timer.F: _CNI.TIMER_F,
         Timer.K: _CNI.TIMER_K,
     }
+    REQUEST_STATES = frozenset({_CN.TRYING, _CN.PROCEEDING})  # retransmissions
     TERMINATED = _CN.TERMINATED
     TRANSPORT_ERROR = _CNI.TRANSPORT_ERROR
 
@@ -522,6 +540,7 @@ class ClientNonInviteTransaction(Transaction[ClientNonInviteState, ClientNonInvi
         effects: list[Effect],
     ) -> None:
         if action is Action.RETRANSMIT:
+            assert self.request is not None
             self._send(self.request, effects)
             # §17.1.2.2: doubling up to T2 while Trying; every T2 once a provisional came.
             if self.state is _CN.TRYING:
@@ -536,7 +555,7 @@ class ClientNonInviteTransaction(Transaction[ClientNonInviteState, ClientNonInvi
 # --- server INVITE (RFC 3261 §17.2.1, RFC 6026 §7.1) -----------------------------------------
 
 
-class ServerInviteState(Enum):
+class ServerInviteState(_Member):
     """Figure 7 of RFC 3261 with RFC 6026's Accepted state."""
 
     PROCEEDING = auto()
@@ -546,7 +565,7 @@ class ServerInviteState(Enum):
     TERMINATED = auto()
 
 
-class ServerInviteInput(Enum):
+class ServerInviteInput(_Member):
     """Request retransmissions, ACK, the TU's responses by class, timers, transport errors."""
 
     REQUEST = auto()
@@ -646,6 +665,7 @@ class ServerInviteTransaction(Transaction[ServerInviteState, ServerInviteInput])
         Timer.I: _SII.TIMER_I,
         Timer.L: _SII.TIMER_L,
     }
+    REQUEST_STATES = frozenset({_SI.PROCEEDING})  # 100 Trying is built from it
     TERMINATED = _SI.TERMINATED
     TRANSPORT_ERROR = _SII.TRANSPORT_ERROR
 
@@ -681,6 +701,7 @@ class ServerInviteTransaction(Transaction[ServerInviteState, ServerInviteInput])
     ) -> None:
         if action is Action.SEND_TRYING:
             if self.last_response is None:
+                assert self.request is not None
                 self.last_response = self.request.response(100)
                 self._send(self.last_response, effects)
         elif action is Action.RETRANSMIT:
@@ -698,7 +719,7 @@ class ServerInviteTransaction(Transaction[ServerInviteState, ServerInviteInput])
 # --- server non-INVITE (RFC 3261 §17.2.2, RFC 4320) --------------------------------------------
 
 
-class ServerNonInviteState(Enum):
+class ServerNonInviteState(_Member):
     """Figure 8 of RFC 3261."""
 
     TRYING = auto()
@@ -707,7 +728,7 @@ class ServerNonInviteState(Enum):
     TERMINATED = auto()
 
 
-class ServerNonInviteInput(Enum):
+class ServerNonInviteInput(_Member):
     """Request retransmissions, the TU's responses by class, Timer J, transport errors."""
 
     REQUEST = auto()
@@ -759,6 +780,7 @@ class ServerNonInviteTransaction(Transaction[ServerNonInviteState, ServerNonInvi
     ENTRY_TIMERS: ClassVar[Mapping[Enum, tuple[Timer, ...]]] = {_SN.COMPLETED: (Timer.J,)}
     KEPT_TIMERS: ClassVar[Mapping[Enum, frozenset[Timer]]] = {}
     TIMER_INPUTS: ClassVar[Mapping[Timer, Enum]] = {Timer.J: _SNI.TIMER_J}
+    REQUEST_STATES: ClassVar[frozenset[Enum]] = frozenset()  # answered by the TU alone
     TERMINATED = _SN.TERMINATED
     TRANSPORT_ERROR = _SNI.TRANSPORT_ERROR
 

@@ -341,3 +341,5 @@ def test_random_input_sequences_follow_the_spec(name, reliable, picks):
             assert not set(txn.deadlines) & {Timer.A, Timer.E, Timer.G}
         if txn.terminated:
             assert not txn.deadlines
+        if txn.state not in machine.cls.REQUEST_STATES:  # nothing retained past its use
+            assert txn.request is None
