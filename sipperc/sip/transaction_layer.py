@@ -76,6 +76,7 @@ class TransactionLayer:
         self._merge_index: dict[_MergeKey, TransactionId] = {}
         self._merge_keys: dict[TransactionId, _MergeKey] = {}
         self._pending_cancels: dict[TransactionId, tuple[tuple[str, object], ...]] = {}
+        self._udp_fallback: dict[TransactionId, tuple[Request, TransportAddress]] = {}
         self._heap: list[tuple[float, int, Transaction[Any, Any], Timer]] = []
         self._sequence = itertools.count()
 
@@ -131,6 +132,7 @@ class TransactionLayer:
             if method == "INVITE" and response.is_success:
                 return [StrayResponse(response, source)]
             return []
+        self._udp_fallback.pop(txn.id, None)  # the TCP attempt reached the peer
         effects = txn.handle(txn.classify(response), now, response)  # type: ignore[arg-type]
         if (
             isinstance(txn, ClientInviteTransaction)
@@ -251,10 +253,17 @@ class TransactionLayer:
         if method == "CANCEL":
             raise ValueError("CANCEL goes with its INVITE: use send_cancel (RFC 3261 §9.1)")
         branch = new_branch()
-        request, destination = self.transport.outgoing_request(request, destination, branch)
+        sent, actual = self.transport.outgoing_request(request, destination, branch)
         key = TransactionId(branch, method)
+        if actual.transport != destination.transport:  # §18.1.1: too large for UDP
+            self._udp_fallback[key] = (request, destination)
+        return key, self._start_client(key, sent, actual, now)
+
+    def _start_client(
+        self, key: TransactionId, request: Request, destination: TransportAddress, now: float
+    ) -> list[Effect]:
         txn: ClientTransaction
-        if method == "INVITE":
+        if key.method == "INVITE":
             txn = ClientInviteTransaction(key, request, destination, self.config, self._schedule)
         else:
             txn = ClientNonInviteTransaction(key, request, destination, self.config, self._schedule)
@@ -264,7 +273,7 @@ class TransactionLayer:
         self._client[key] = txn
         effects: list[Effect] = [SendMessage(request, destination, key)]
         effects.extend(txn.start(now))
-        return key, effects
+        return effects
 
     def send_ack(self, ack: Request, destination: TransportAddress, now: float) -> list[Effect]:
         """Send the ACK for a 2xx (§13.2.2.4): not a transaction, no retransmissions here.
@@ -350,8 +359,20 @@ class TransactionLayer:
         return effects
 
     def transport_failed(self, transaction: TransactionId, reason: str, now: float) -> list[Effect]:
-        """The edge could not send a message of ``transaction`` (§17.1.4, §17.2.4)."""
+        """The edge could not send a message of ``transaction`` (§17.1.4, §17.2.4).
+
+        A request moved from UDP to TCP only for its size is sent again over UDP instead
+        (RFC 3261 §18.1.1), as a fresh start of the same transaction.
+        """
         txn: ClientTransaction | ServerTransaction | None = self._client.get(transaction)
+        fallback = self._udp_fallback.pop(transaction, None)
+        if fallback is not None and txn is not None and txn.request is not None:
+            txn.deadlines.clear()  # the TCP attempt's timers die with it
+            original, destination = fallback
+            sent, actual = self.transport.outgoing_request(
+                original, destination, transaction.branch, may_switch=False
+            )
+            return self._start_client(transaction, sent, actual, now)
         if txn is None:
             txn = self._server.get(transaction)
         if txn is None:
@@ -399,6 +420,7 @@ class TransactionLayer:
             if self._client.get(key) is txn:
                 del self._client[key]
             self._pending_cancels.pop(key, None)
+            self._udp_fallback.pop(key, None)
 
 
 def _same_sent_by(top: Via, expected: tuple[str, int | None]) -> bool:

@@ -119,13 +119,19 @@ class TransportLayer:
     # --- requests we send (§18.1.1) ----------------------------------------------------------
 
     def outgoing_request(
-        self, request: Request, destination: TransportAddress, branch: str
+        self,
+        request: Request,
+        destination: TransportAddress,
+        branch: str,
+        *,
+        may_switch: bool = True,
     ) -> tuple[Request, TransportAddress]:
         """``request`` with our top Via (``branch``, ``rport``), and where it really goes.
 
         A request to a SIPS URI (Request-URI or first Route) must travel over TLS (RFC 3261
         §26.2.2, §8.1.2): anything else raises ValueError. Stream transports always carry
-        Content-Length (§18.3).
+        Content-Length (§18.3). ``may_switch=False`` keeps UDP whatever the size (the retry
+        over UDP after TCP failed, §18.1.1).
         """
         if not destination.secure and _needs_tls(request):
             raise ValueError(
@@ -134,7 +140,8 @@ class TransportLayer:
             )
         limit = self.udp_size_limit
         if (
-            destination.transport == "udp"
+            may_switch
+            and destination.transport == "udp"
             and limit is not None
             and "tcp" in self._points
             and len(bytes(request)) + 80 > limit  # + our Via line

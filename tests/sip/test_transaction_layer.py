@@ -431,3 +431,24 @@ def test_lossy_network_either_completes_or_times_out_and_both_sides_clean_up(met
     assert len([e for e in log if isinstance(e, RequestReceived)]) <= 1  # once to the UAS TU
     assert len(uac) == len(uas) == 0
     assert now < 70
+
+
+def test_large_request_moved_to_tcp_retries_over_udp_when_tcp_fails():
+    uac = layer(UAC, TransportAddress("tcp", "192.0.2.1", 5060))
+    big = request("MESSAGE", branch=None).with_body(b"x" * 1400, "text/plain")
+    txn, effects = uac.send_request(big, UAS, 0.0)
+    (tcp,) = [e for e in effects if isinstance(e, SendMessage)]
+    assert tcp.destination.transport == "tcp" and tcp.message.top_via.transport == "TCP"
+    # RFC 3261 §18.1.1: the connection is refused: the same transaction goes over UDP.
+    effects = uac.transport_failed(txn, "connection refused", 0.1)
+    (udp,) = effects
+    assert udp.destination == UAS and udp.message.top_via.transport == "UDP"
+    assert udp.message.top_via.branch == txn.branch and udp.message.body == big.body
+    assert [round(t, 3) for t, _ in sends(run_until(uac, 1.7))] == [0.6, 1.6]  # Timer E
+    ok = wire(udp.message).response(200)
+    assert uac.receive(ok, UAS, 2.0) == [ResponseReceived(ok, txn)]
+    # A second failure is the TU's (no more fallback).
+    txn2, _ = uac.send_request(big, UAS, 3.0)
+    uac.transport_failed(txn2, "refused", 3.1)
+    assert uac.transport_failed(txn2, "refused again", 3.2) == [
+        TransportFailure(txn2, "refused again")]
