@@ -259,7 +259,12 @@ class SipService(Service):
             return
         if isinstance(message, KeepAlive):
             return
-        self.process(self.transactions.receive(message, source, now), now)
+        try:
+            effects = self.transactions.receive(message, source, now)
+        except Exception:
+            self.log.failure("transaction layer failed on {message!r}", message=message)
+            return
+        self.process(effects, now)
 
     # --- effects -------------------------------------------------------------------------------
 
@@ -274,8 +279,13 @@ class SipService(Service):
             if type(effect) is SendMessage:
                 self._send(effect, now)
             elif isinstance(effect, _TU_EFFECTS):
-                more = self._to_tu(effect, now)
-                queue.extend(reversed(list(more)))
+                try:
+                    more = list(self._to_tu(effect, now))
+                except Exception:
+                    # One failing call must not take the socket or the other calls with it.
+                    self.log.failure("transaction user failed on {effect!r}", effect=effect)
+                    continue
+                queue.extend(reversed(more))
             elif self.event_sink is not None:
                 self.event_sink(effect)
         self._arm()
@@ -394,7 +404,10 @@ class SipService(Service):
         now = self.now()
         effects: list[object] = list(self.transactions.handle_timer(now))
         if self.tu is not None:
-            effects.extend(self.tu.handle_timer(now))
+            try:
+                effects.extend(self.tu.handle_timer(now))
+            except Exception:
+                self.log.failure("transaction user timer failed")
         self.process(effects, now)
 
 

@@ -261,3 +261,29 @@ class TortureTests(unittest.TestCase):
             good = good.prepend("Via", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKafter")
             service.receive_bytes(bytes(good), source)
             assert [e.message.status_code for e in sent] == [200]
+
+
+class FailingTU(AnsweringTU):
+    def handle_effect(self, effect, now):
+        if isinstance(effect, RequestReceived) and effect.request.call_id == "boom":
+            raise RuntimeError("handler bug")
+        return super().handle_effect(effect, now)
+
+
+class RobustnessTests(unittest.TestCase):
+    def test_a_failing_tu_is_logged_and_the_service_keeps_serving(self):
+        transactions = TransactionLayer(transport=TransportLayer(
+            [ListeningPoint(TransportAddress("udp", "127.0.0.1", 5060))]))
+        service = SipService(transactions, [], reactor=Clock())
+        service.set_tu(FailingTU(transactions))
+        sent = []
+        service._send = lambda effect, now: sent.append(effect)
+        source = TransportAddress("udp", "192.0.2.1", 5060)
+        boom = Request.build(
+            "OPTIONS", "sip:bob@127.0.0.1", from_="<sip:a@x>;tag=1", to="<sip:b@y>",
+            call_id="boom", cseq=1, via="SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKboom")
+        service.receive_bytes(bytes(boom), source)
+        assert len(self.flushLoggedErrors(RuntimeError)) == 1
+        good = options().prepend("Via", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKgood")
+        service.receive_bytes(bytes(good), source)
+        assert [e.message.status_code for e in sent] == [200]
