@@ -27,7 +27,7 @@ A new key becomes the SSRC's current key; the previous ones keep decrypting late
 uses it for the packet's inner index, a single transform starts the new key's index estimate
 there (late joiners after a roll-over). Unwrapping Full fields for SSRCs that have no key yet
 is rate limited (RFC 8871 §8: random SSRCs with Full fields would otherwise buy an attacker one
-key unwrap each). SRTCP is not touched: EKT travels over SRTP only (RFC 8870 §4.7).
+key unwrap each). SRTCP is not touched: EKT travels over SRTP only (RFC 8870 §4).
 """
 
 from __future__ import annotations
@@ -275,9 +275,9 @@ class EKTSession:
         return True
 
     def protect_rtcp(self, rtcp: bytes) -> bytes:
-        """SRTCP under the negotiated keys: EKT travels over SRTP only (RFC 8870 §4.7)."""
+        """SRTCP under the negotiated keys: EKT travels over SRTP only (RFC 8870 §4)."""
         return self.sender.protect_rtcp(rtcp)
 
     def unprotect_rtcp(self, srtcp: bytes) -> bytes:
-        """SRTCP under the negotiated keys: EKT travels over SRTP only (RFC 8870 §4.7)."""
+        """SRTCP under the negotiated keys: EKT travels over SRTP only (RFC 8870 §4)."""
         return self.receiver.unprotect_rtcp(srtcp)

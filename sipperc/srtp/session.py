@@ -7,8 +7,11 @@ methods and keeps per-SSRC state for both directions.
 The RTP hot paths are written for speed, because Python pays for every operation: the RTP
 header is only measured, never parsed into objects; ciphers are keyed once per session; each
 stream precomputes the salt-and-SSRC part of its IVs as an integer; streams are looked up by
-the four SSRC bytes as they are in the packet; and the next packet in order takes a shortcut
-through the index estimate and the replay list (see :mod:`sipperc.srtp.stream`).
+the four SSRC bytes as they are in the packet; the next packet in order takes a shortcut
+through the index estimate and the replay list (see :mod:`sipperc.srtp.stream`); an MKI, when
+one is used, is inserted and removed by a layer around the transforms (:class:`MkiSession`);
+and keys learned from EKT live in SRTP contexts of their own, reached only when a packet's SSRC
+has no stream under the negotiated key. ``benchmarks/srtp_bench.py`` measures the result.
 
 Failures raise :class:`~sipperc.srtp.errors.SrtpError` subclasses. A receiving stream is
 kept only once a packet from its SSRC authenticates, so forged packets with random SSRCs cost
@@ -93,7 +96,7 @@ class SrtpSession:
     With EKT (RFC 8870; see :class:`~sipperc.srtp.ekt_session.EKTSession`) the RTP master key
     changes apart from the negotiated one: :meth:`set_sender_key` for the packets this session
     sends, :meth:`set_receiver_key` per received SSRC. SRTCP keeps the negotiated keys: EKT is
-    carried over SRTP only (RFC 8870 §4.7), and RTCP stays within the hop that negotiated them.
+    carried over SRTP only (RFC 8870 §4), and RTCP stays within the hop that negotiated them.
     """
 
     _implementations: ClassVar[dict[Profile, type[SrtpSession]]] = {}
