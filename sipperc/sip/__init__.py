@@ -7,8 +7,11 @@ The message modules may import only the shared top-level modules (``sipperc.conf
 ``sipperc.log``). Transactions (:mod:`~sipperc.sip.transaction_layer`, RFC 3261 §17) and
 transports (:mod:`~sipperc.sip.transport`, §18, sans-I/O; :mod:`~sipperc.sip.twisted_transport`,
 the one module with sockets and the reactor) build on them; dialogs and sessions
-(:mod:`~sipperc.sip.dialog`, :mod:`~sipperc.sip.invite_session`, the user agent) on those, and
-also use the SDP layer's offer/answer engine (``sipperc.sdp`` never imports SIP). Beside them:
+(:mod:`~sipperc.sip.dialog`, :mod:`~sipperc.sip.invite_session`, subscriptions, REFER) and the
+user agent (:mod:`~sipperc.sip.user_agent`, the transaction user for calls, with its events in
+:mod:`~sipperc.sip.user_agent_events` and its Twisted glue
+:mod:`~sipperc.sip.twisted_user_agent`) on those; they also use the SDP layer's offer/answer
+engine (``sipperc.sdp`` never imports SIP). Beside them:
 digest authentication (:mod:`~sipperc.sip.digest`, RFC 7616/8760), registration and the
 registrar (:mod:`~sipperc.sip.registration`, :mod:`~sipperc.sip.registrar`, §10) and server
 location (:mod:`~sipperc.sip.locate`, RFC 3263; its adapter uses ``twisted.names``). Never

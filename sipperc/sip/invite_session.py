@@ -563,7 +563,8 @@ class InviteSession:
         """Take a new INVITE: check its extensions, session interval and offer.
 
         Returns the session and either nothing (INCOMING: the user agent reports the call)
-        or the refusal already made (TERMINATED: 421, 422, 415, 400, 488).
+        or the refusal already made (TERMINATED: 421, 422, 415, 400, 488) and its
+        :class:`CallEnded` (DECLINED), so that every call attempt is reported once.
         """
         session = cls(call, Role.UAS, invite, offer_answer, config, local_contact, now)
         session._transaction = transaction
@@ -572,8 +573,8 @@ class InviteSession:
         refusal = session._check_invite(invite)
         if refusal is not None:
             session.state = _St.TERMINATED  # never an INCOMING call: nothing to advance from
-            session.ended = session._ended_event(EndReason.DECLINED, refusal.status_code, now)
-            return session, [SendResponse(transaction, refusal)]
+            return session, [SendResponse(transaction, refusal),
+                             *session._end(EndReason.DECLINED, refusal.status_code, now)]
         expires = invite.first(h.EXPIRES)
         if expires is not None:
             session._invite_expires_at = now + expires

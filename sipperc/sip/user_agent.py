@@ -31,7 +31,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from twisted.logger import Logger
 
@@ -115,6 +115,12 @@ __all__ = [
 log = Logger(namespace="sipperc.sip.user_agent")
 
 _SESSION_METHODS = frozenset({"INVITE", "UPDATE", "PRACK", "BYE"})
+_CHECKED: tuple[h.TypedHeader[Any], ...] = (
+    h.CONTACT, h.RECORD_ROUTE, h.REQUIRE, h.SUPPORTED, h.ALLOW, h.CONTENT_TYPE,
+    h.SESSION_EXPIRES, h.MIN_SE, h.EXPIRES, h.REPLACES, h.REFERRED_BY, h.REFER_TO, h.EVENT,
+    h.SUBSCRIPTION_STATE, h.RACK,
+)
+"""The headers of a request the user agent reads, checked as it arrives."""
 
 
 class ChallengeAnswerer(Protocol):
@@ -478,8 +484,23 @@ class UserAgent:
     # --- the transaction user ------------------------------------------------------------------
 
     def handle_effect(self, effect: TuEffect, now: float) -> list[object]:
-        """One effect of the transaction layer."""
+        """One effect of the transaction layer.
+
+        A message whose header we need turns out malformed (the parser checks only what
+        transactions need) is answered 400 naming the header when it is a request, and
+        dropped when it is a response: it never escapes as an exception.
+        """
         self._expire_acks(now)
+        try:
+            return self._handle(effect, now)
+        except SipParseError as exc:
+            log.info("malformed SIP message: {error}", error=str(exc))
+            if isinstance(effect, RequestReceived):
+                response = effect.request.response(exc.status_code, exc.reason)
+                return self._respond(effect.transaction, response, now)
+            return []
+
+    def _handle(self, effect: TuEffect, now: float) -> list[object]:
         if isinstance(effect, RequestReceived):
             return self._request_received(effect, now)
         if isinstance(effect, AckReceived):
@@ -597,10 +618,8 @@ class UserAgent:
         transaction = effect.transaction
         if effect.merged is not None:
             return self._respond(transaction, request.response(482), now)  # §8.2.2.2
-        try:
-            request.validate()
-        except SipParseError as exc:
-            return self._respond(transaction, request.response(exc.status_code, exc.reason), now)
+        for header in _CHECKED:  # fail here, before any state changes, if one is malformed
+            request.typed(header)
         method = request.method
         if method not in self.config.session.allow:
             return self._respond(transaction, request.response(
@@ -665,9 +684,7 @@ class UserAgent:
         self._server_invites[transaction] = call
         out = self._apply(session, actions, now)
         if session.ended is not None:
-            log.info("call refused: {status}", call_id=call.call_id,
-                     status=session.ended.status_code)
-            return out
+            return out  # refused on arrival; CallEnded is in ``out``
         if replaced is not None:
             self._replacing[call] = replaced
         out.append(IncomingCall(call, request, request.from_, request.to, session.remote_offer,

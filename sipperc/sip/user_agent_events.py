@@ -159,6 +159,9 @@ class CallUpdateFailed:
 class CallEnded:
     """The call is over; the last event about it.
 
+    An incoming INVITE the user agent refused by itself (421, 422, 415, 400, 488: nothing the
+    application could have answered) gets a CallEnded (DECLINED) without an IncomingCall.
+
     ``status_code`` is the final response that ended it when there was one (486, 487, 408...).
     ``started``, ``answered`` and ``ended`` are the user agent's clock readings, for a
     one-line call record (``answered`` None: never answered).

@@ -95,9 +95,9 @@ def test_offer_without_common_codec_is_refused_with_488():
     assert link.methods() == ["INVITE", 488]
     _, refusal = link.sent[1]
     assert refusal.get("Warning") == '305 sipperc "no common audio codec (offered: PCMA/8000)"'
-    # Refused on arrival: the application never saw the call, the session records why.
-    assert not link.callee.events
-    assert link.callee.session.ended.status_code == 488
+    # Refused on arrival: no IncomingCall, only the CallEnded that records why.
+    assert ended(link.callee).reason is EndReason.DECLINED
+    assert ended(link.callee).status_code == 488
     assert ended(link.caller).reason is EndReason.REJECTED
 
 

@@ -10,7 +10,7 @@ from sipperc.sip.digest import DigestAccount, DigestClient, DigestServer
 from sipperc.sip.dtmf_relay import DtmfRelay
 from sipperc.sip.invite_session import InviteSessionConfig, ReliableProvisionalMode
 from sipperc.sip.session_timer import SessionTimerPolicy
-from sipperc.sip.uri import Parameters
+from sipperc.sip.uri import Parameters, parse_uri
 from sipperc.sip.user_agent import UserAgentConfig, UserAgentError
 from sipperc.sip.user_agent_events import (
     CallAnswered,
@@ -151,7 +151,8 @@ def test_no_common_codec_is_488_without_bothering_the_application():
     assert net.trace() == ["INVITE", 488, "ACK"]
     _, _, refusal = net.log[1]
     assert refusal.get("Warning").startswith("305 sipperc ")
-    assert not bob.events  # refused before the application heard of it
+    assert not bob.of(IncomingCall)  # refused before the application had a say
+    assert ended(bob).reason is EndReason.DECLINED and ended(bob).status_code == 488
     assert ended(alice).reason is EndReason.REJECTED and ended(alice).status_code == 488
 
 
@@ -308,6 +309,27 @@ def test_forking_two_180s_and_two_200s():
     assert not bob1.of(CallEnded)
     alice.run("hangup", call)
     assert ended(bob1).reason is EndReason.REMOTE_BYE
+
+
+def test_outbound_proxy_and_record_route_carry_the_whole_dialog():
+    net = Network()
+    proxy_uri = parse_uri("sip:127.0.0.1:5070")
+    alice = Endpoint(net, "alice", "127.0.0.1", 5061,
+                     config=UserAgentConfig(user="alice", session=PLAIN,
+                                            outbound_proxy=proxy_uri))
+    bob = Endpoint(net, "bob", "127.0.0.1", 5062)
+    ForkingProxy(net, "127.0.0.1", 5070, [bob], record_route=True)
+    call, _ = call_up(net, alice, bob)
+    invite = next(m for _, name, m in net.log if name == "alice")
+    assert str(invite.route[0].uri) == "sip:127.0.0.1:5070;lr"  # pre-loaded (§8.1.2)
+    alice.run("hangup", call)
+    bye = next(m for _, name, m in net.log if name == "alice" and m.method == "BYE")
+    # The dialog's route set came from Record-Route: the BYE goes through the proxy.
+    assert [str(r.uri) for r in bye.route] == ["sip:127.0.0.1:5070;lr"]
+    assert str(bye.uri) == "sip:bob@127.0.0.1:5062"
+    assert ended(bob).reason is EndReason.REMOTE_BYE
+    names = [name for _, name, m in net.log if isinstance(m, Request) and m.method == "BYE"]
+    assert names == ["alice", "proxy"]
 
 
 # --- 100rel, UPDATE, session timers ------------------------------------------------------------

@@ -112,14 +112,20 @@ class Endpoint:
 
 
 class ForkingProxy:
-    """A stateless forking proxy (RFC 3261 §16.11) for tests: INVITE and CANCEL go to every
-    target with our Via added; responses go back along the Via; nothing is record-routed.
+    """A stateless forking proxy (RFC 3261 §16.11) for tests.
+
+    A request for us (no Route, or a Route naming us, which is popped: loose routing,
+    §16.4) goes to every target when it starts a dialog, else to its Request-URI; our Via is
+    added, and with ``record_route`` a Record-Route too (§16.6 step 4). Responses go back
+    along the Via.
     """
 
-    def __init__(self, network, host, port, targets):
+    def __init__(self, network, host, port, targets, *, record_route=False):
         self.network = network
         self.address = TransportAddress("udp", host, port)
         self.targets = targets
+        self.record_route = record_route
+        self.uri = f"sip:{host}:{port};lr"
         network.endpoints[(host, port)] = self
 
     def receive(self, message, source):
@@ -135,11 +141,22 @@ class ForkingProxy:
         if top.received is None and top.host != source.host:
             message = message.remove_first_value("Via").prepend(
                 "Via", top.with_params(top.params.with_param("received", source.host)))
-        for index, target in enumerate(self.targets):
+        routes = message.route
+        if routes and routes[0].uri.host_key == self.address.host and \
+                routes[0].uri.port == self.address.port:
+            message = message.remove_first_value("Route")
+        if message.to.tag is None and message.method in ("INVITE", "CANCEL", "ACK"):
+            destinations = [t.address for t in self.targets]
+        else:
+            uri = message.route[0].uri if message.route else message.uri
+            destinations = [TransportAddress("udp", uri.host_key, uri.port or 5060)]
+        if self.record_route and message.method == "INVITE" and message.to.tag is None:
+            message = message.prepend("Record-Route", f"<{self.uri}>")
+        for index, destination in enumerate(destinations):
             via = (f"SIP/2.0/UDP {self.address.host}:{self.address.port}"
                    f";branch={top.branch}.{index}")
             forwarded = message.prepend("Via", via)
-            self.network.transmit(self.address, SendMessage(forwarded, target.address))
+            self.network.transmit(self.address, SendMessage(forwarded, destination))
 
     def deadlines(self):
         return []
