@@ -65,7 +65,7 @@ class TwistedUserAgent:
         tls: TlsConfig | None = None,
         authenticator: ChallengeAnswerer | None = None,
         checker: RequestChecker | None = None,
-        locate: Callable[[SipUri], TransportAddress] | None = None,
+        locate: Callable[[SipUri], Sequence[TransportAddress]] | None = None,
         reactor: Any = None,
     ) -> TwistedUserAgent:
         """A user agent listening on ``listen`` (``udp:127.0.0.1:5070``...), started.

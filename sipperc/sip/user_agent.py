@@ -187,6 +187,8 @@ class _Pending:
     """As we built it (no Via): what an authenticator re-sends."""
     hop: str = ""
     destination: TransportAddress | None = None
+    alternatives: tuple[TransportAddress, ...] = ()
+    """Further targets of an RFC 3263 lookup, tried after a 503, timeout or transport failure."""
     session: InviteSession | None = None
     subscriber: SubscriptionRef | None = None
     notifier: SubscriptionRef | None = None
@@ -207,9 +209,10 @@ class UserAgent:
 
     ``offer_answer`` makes the SDP engine of each call: it is called with the INVITE for an
     incoming call and with None for one we place (unless :meth:`invite` is given one).
-    ``locate`` maps a next-hop URI to where to send: by default RFC 3263 for URIs that need
-    no DNS (an IP address, with transport and port from the URI); pass one backed by a
-    resolver cache for host names.
+    ``locate`` maps a next-hop URI to the targets to try, in order (RFC 3263): by default
+    the one a URI without DNS names (an IP address, with transport and port from the URI);
+    pass one backed by a resolver cache for host names. A request outside a dialog moves on
+    to the next target after a 503, a timeout or a transport failure (RFC 3263 §4.3).
     """
 
     def __init__(
@@ -220,7 +223,7 @@ class UserAgent:
         *,
         authenticator: ChallengeAnswerer | None = None,
         checker: RequestChecker | None = None,
-        locate: Callable[[SipUri], TransportAddress] | None = None,
+        locate: Callable[[SipUri], Sequence[TransportAddress]] | None = None,
     ) -> None:
         self.transactions = transactions
         self.offer_answer = offer_answer
@@ -271,7 +274,7 @@ class UserAgent:
     def _transports(self) -> tuple[str, ...]:
         return tuple(p.local.transport for p in self.transactions.transport.listening_points)
 
-    def _locate_numeric(self, uri: SipUri) -> TransportAddress:
+    def _locate_numeric(self, uri: SipUri) -> tuple[TransportAddress, ...]:
         try:
             locator = ServerLocator(uri, transports=self._transports() or ("udp",))
         except LocateError as exc:
@@ -280,16 +283,20 @@ class UserAgent:
             raise UserAgentError(
                 f"{uri} needs DNS: give the UserAgent a locate function, or use an IP address"
             )
-        return locator.targets[0].address
+        return tuple(t.address for t in locator.targets)
 
-    def _locate_hop(self, hop: Uri) -> tuple[TransportAddress, str]:
-        """Where to send for a next-hop URI, and the host a challenge may come from."""
+    def _locate_hop(self, hop: Uri) -> tuple[tuple[TransportAddress, ...], str]:
+        """The targets for a next-hop URI, and the host a challenge may come from."""
         if not isinstance(hop, SipUri):
             raise UserAgentError(f"cannot send to {hop}: not a SIP URI")
-        return self._locate(hop), hop.maddr or hop.host_key
+        targets = tuple(self._locate(hop))
+        if not targets:
+            raise UserAgentError(f"no server found for {hop}")
+        return targets, hop.maddr or hop.host_key
 
     def _destination(self, request: Request) -> tuple[TransportAddress, str]:
-        return self._locate_hop(next_hop(request))
+        targets, hop = self._locate_hop(next_hop(request))
+        return targets[0], hop
 
     def _contact(self, transport: str) -> Address:
         point = self.transactions.transport.listening_point(transport)
@@ -312,8 +319,8 @@ class UserAgent:
         body: bytes = b"",
         content_type: MediaType | str | None = None,
         with_contact: bool = True,
-    ) -> tuple[Request, TransportAddress, str]:
-        """A request outside any dialog (RFC 3261 §8.1.1), its destination and hop."""
+    ) -> tuple[Request, _Pending]:
+        """A request outside any dialog (RFC 3261 §8.1.1) and its targets, not yet sent."""
         to = target if isinstance(target, Address) else Address(
             parse_uri(target) if isinstance(target, str) else target)
         uri = to.uri
@@ -323,7 +330,8 @@ class UserAgent:
             if not proxy.lr:
                 proxy = proxy.with_changes(parameters=proxy.parameters.with_param("lr"))
             route = (Address(proxy),)
-        destination, hop = self._locate_hop(route[0].uri if route else uri)
+        targets, hop = self._locate_hop(route[0].uri if route else uri)
+        destination = targets[0]
         if from_ is None:
             sender = self._our_address(destination.transport)
         else:
@@ -340,7 +348,7 @@ class UserAgent:
             route=route, headers=headers, body=body, content_type=content_type)
         if self.authenticator is not None:
             request = self.authenticator.authorize(request, hop)
-        return request, destination, hop
+        return request, _Pending(request, hop, destination, targets[1:])
 
     # --- sending -------------------------------------------------------------------------------
 
@@ -544,6 +552,15 @@ class UserAgent:
                     pending.session.resend_request(request, retry)
                 pending.request = retry
                 return self._start(pending, now)
+        if status in (408, 503) and pending.alternatives and request.to.tag is None and (
+            pending.session is None or pending.session.state is InviteSessionState.CALLING
+        ):
+            # RFC 3263 §4.3: the same request, in a new transaction, to the next target.
+            pending.destination, *rest = pending.alternatives
+            pending.alternatives = tuple(rest)
+            log.info("trying the next server", method=request.method, status=status,
+                     target=str(pending.destination))
+            return self._start(pending, now)
         out: list[object] = []
         session = pending.session
         if session is not None and self._sessions.get(session.call) is session:
@@ -809,8 +826,7 @@ class UserAgent:
             referred_by = self._referred_by.get(refer)
             if referred_by is not None:  # RFC 3892 §3: the REFER's Referred-By goes along
                 extra.append(("Referred-By", referred_by))
-        request, destination, hop = self._new_request("INVITE", target, from_=from_,
-                                                      headers=extra)
+        request, pending = self._new_request("INVITE", target, from_=from_, headers=extra)
         call = _key(request.call_id, request.from_.tag or "")
         engine = offer_answer or self.offer_answer(None)
         session, actions = InviteSession.outgoing(call, request, engine, self.config.session,
@@ -820,8 +836,9 @@ class UserAgent:
             self._refer_calls[call] = refer
         out: list[object] = []
         for action in actions:
-            if isinstance(action, SendRequest):
-                pending = _Pending(action.request, hop, destination, session=session)
+            if isinstance(action, SendRequest):  # the INVITE, with our offer
+                pending.request = action.request
+                pending.session = session
                 out.extend(self._start(pending, now))
         self._schedule(session)
         return call, out
@@ -915,10 +932,10 @@ class UserAgent:
         if isinstance(target, CallRef):
             return self._in_call_request(target, "MESSAGE", now, body=body,
                                          content_type=content_type)
-        request, destination, hop = self._new_request("MESSAGE", target, body=body,
-                                                      content_type=content_type,
-                                                      with_contact=False)
-        return request, self._start(_Pending(request, hop, destination, report=True), now)
+        request, pending = self._new_request("MESSAGE", target, body=body,
+                                             content_type=content_type, with_contact=False)
+        pending.report = True
+        return request, self._start(pending, now)
 
     def options(self, target: CallRef | Uri | Address | str,
                 now: float) -> tuple[Request, list[object]]:
@@ -926,8 +943,9 @@ class UserAgent:
         headers = [("Accept", SDP)]
         if isinstance(target, CallRef):
             return self._in_call_request(target, "OPTIONS", now, headers=headers)
-        request, destination, hop = self._new_request("OPTIONS", target, headers=headers)
-        return request, self._start(_Pending(request, hop, destination, report=True), now)
+        request, pending = self._new_request("OPTIONS", target, headers=headers)
+        pending.report = True
+        return request, self._start(pending, now)
 
     # --- REFER (RFC 3515, RFC 3891) ------------------------------------------------------------
 
@@ -1025,12 +1043,13 @@ class UserAgent:
         """Subscribe to ``package`` at ``target``; NOTIFYs come as :class:`NotifyReceived`."""
         subscriber = Subscriber(SubscriptionKey(package.lower()), expires=expires,
                                 t1=self.transactions.config.t1, accept=tuple(accept))
-        request, destination, hop = self._new_request(
+        request, pending = self._new_request(
             "SUBSCRIBE", target, headers=subscriber.subscribe_headers())
         ref = SubscriptionRef(_key(request.call_id, request.from_.tag or ""), package.lower())
         self._subscribe_requests[ref] = request
         self._add_subscriber(ref, subscriber)
-        return ref, self._start(_Pending(request, hop, destination, subscriber=ref), now)
+        pending.subscriber = ref
+        return ref, self._start(pending, now)
 
     # --- bookkeeping of subscriptions -----------------------------------------------------------
 

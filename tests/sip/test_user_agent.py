@@ -10,6 +10,7 @@ from sipperc.sip.digest import DigestAccount, DigestClient, DigestServer
 from sipperc.sip.dtmf_relay import DtmfRelay
 from sipperc.sip.invite_session import InviteSessionConfig, ReliableProvisionalMode
 from sipperc.sip.session_timer import SessionTimerPolicy
+from sipperc.sip.transport_address import TransportAddress
 from sipperc.sip.uri import Parameters, parse_uri
 from sipperc.sip.user_agent import UserAgentConfig, UserAgentError
 from sipperc.sip.user_agent_events import (
@@ -203,6 +204,31 @@ def test_unknown_extension_required_gets_420_and_unknown_method_405():
     net.flush()
     _, _, refusal = net.log[-1]
     assert refusal.status_code == 405 and "INVITE" in refusal.get("Allow")
+
+
+def test_rfc3263_failover_to_the_next_target_after_a_timeout():
+    net = Network()
+    dead = TransportAddress("udp", "127.0.0.1", 5099)  # nobody listens there
+    bob = Endpoint(net, "bob", "127.0.0.1", 5062)
+    alice = Endpoint(net, "alice", "127.0.0.1", 5061,
+                     locate=lambda uri: [dead, bob.address])
+    alice.run("invite", "sip:bob@bob.example.com")
+    assert not bob.of(IncomingCall)
+    net.advance(33.0)  # Timer B (64*T1) on the first target, then the second one
+    incoming = bob.last(IncomingCall)
+    bob.run("answer", incoming.call)
+    assert alice.of(CallAnswered) and not alice.of(CallEnded)
+    invites = [m for _, name, m in net.log if name == "alice" and m.method == "INVITE"]
+    assert len({m.top_via.branch for m in invites}) == 2  # a new transaction for bob
+
+
+def test_malformed_header_the_ua_needs_is_answered_400_naming_it():
+    net, alice, bob = client_and_server()
+    alice.run("invite", bob.uri, headers=[("Session-Expires", "soon")])
+    _, _, refusal = net.log[1]
+    assert refusal.status_code == 400 and refusal.reason == "Bad Session-Expires header"
+    assert not bob.events and ended(alice).status_code == 400
+    assert bob.ua.calls == ()
 
 
 # --- mid-call -------------------------------------------------------------------------------
