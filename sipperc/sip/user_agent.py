@@ -705,7 +705,7 @@ class UserAgent:
         if replaced is not None:
             self._replacing[call] = replaced
         out.append(IncomingCall(call, request, request.from_, request.to, session.remote_offer,
-                                replaced, request.first(h.REFERRED_BY)))
+                                replaced, request.first(h.REFERRED_BY), source))
         return out
 
     def _find_replaced(self, replaces: Replaces) -> tuple[CallRef | None, int | None]:

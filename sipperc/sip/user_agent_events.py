@@ -18,6 +18,7 @@ from sipperc.sip.headers import Address, MediaType
 from sipperc.sip.message import Request, Response
 from sipperc.sip.refer import ReferTarget, SipFragStatus
 from sipperc.sip.subscription import Notification
+from sipperc.sip.transport_address import TransportAddress
 
 __all__ = [
     "CallAnswered",
@@ -97,7 +98,8 @@ class IncomingCall:
 
     ``offer`` is the caller's session description (None: a late offer, ours goes in the 2xx).
     ``replaces`` names a call of ours this one takes over (RFC 3891: attended transfer); the
-    replaced call ends when this one is answered.
+    replaced call ends when this one is answered. ``source`` is where the INVITE came from
+    (the last hop: the caller, or its proxy).
     """
 
     call: CallRef
@@ -107,6 +109,7 @@ class IncomingCall:
     offer: SessionDescription | None
     replaces: CallRef | None = None
     referred_by: Address | None = None
+    source: TransportAddress | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,7 @@ def test_basic_call_answer_and_hangup():
     assert net.trace() == ["INVITE", 180, 200, "ACK"]
     incoming = bob.last(IncomingCall)
     assert incoming.offer is not None and str(incoming.caller.uri) == "sip:alice@127.0.0.1"
+    assert incoming.source == alice.address
     answered = alice.last(CallAnswered)
     stream = answered.negotiated.accepted_streams[0]
     assert stream.remote_address == "127.0.0.1" and stream.codecs[0].name == "PCMU"
