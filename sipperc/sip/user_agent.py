@@ -235,6 +235,10 @@ class UserAgent:
         self._invite_transactions: dict[CallRef, TransactionId] = {}
         self._server_invites: dict[TransactionId, CallRef] = {}
         self._client: dict[TransactionId, _Pending] = {}
+        self._call_transactions: dict[CallRef, list[TransactionId]] = {}
+        """Each call's client and INVITE server transactions, dropped with the call."""
+        self._call_subscriptions: dict[CallRef, set[SubscriptionRef]] = {}
+        """The subscriptions sharing each dialog (REFER's, RFC 5057 usages)."""
         self._subscribers: dict[SubscriptionRef, Subscriber] = {}
         self._notifiers: dict[SubscriptionRef, Notifier] = {}
         self._subscription_dialogs: dict[CallRef, Dialog] = {}
@@ -373,9 +377,11 @@ class UserAgent:
             log.warn("cannot send {method}: {error}", method=request.method, error=str(exc))
             return self._outcome(pending, request.response(503, "Service Unavailable"), now)
         self._client[transaction] = pending
-        if request.method == "INVITE" and pending.session is not None and \
-                request is pending.session.invite:
-            self._invite_transactions[pending.session.call] = transaction
+        session = pending.session
+        if session is not None:
+            self._call_transactions.setdefault(session.call, []).append(transaction)
+            if request.method == "INVITE" and request is session.invite:
+                self._invite_transactions[session.call] = transaction
         return list(effects)
 
     def _respond(self, transaction: TransactionId, response: Response,
@@ -437,13 +443,11 @@ class UserAgent:
         self._sessions.pop(call, None)
         self._invite_transactions.pop(call, None)
         self._replacing.pop(call, None)
-        for transaction in [t for t, c in self._server_invites.items() if c == call]:
-            del self._server_invites[transaction]
-        for transaction in [t for t, p in self._client.items() if p.session is session]:
-            del self._client[transaction]
-        for ref in [r for r in self._subscribers if r.dialog == call]:
+        for transaction in self._call_transactions.pop(call, ()):
+            self._client.pop(transaction, None)
+            self._server_invites.pop(transaction, None)
+        for ref in self._call_subscriptions.pop(call, set()):
             self._drop_subscriber(ref)
-        for ref in [r for r in self._notifiers if r.dialog == call]:
             self._drop_notifier(ref)
 
     # --- timers --------------------------------------------------------------------------------
@@ -699,6 +703,7 @@ class UserAgent:
             over_tls=source.secure)
         self._sessions[call] = session
         self._server_invites[transaction] = call
+        self._call_transactions[call] = [transaction]
         out = self._apply(session, actions, now)
         if session.ended is not None:
             return out  # refused on arrival; CallEnded is in ``out``
@@ -1056,16 +1061,26 @@ class UserAgent:
     def _add_subscriber(self, ref: SubscriptionRef, subscriber: Subscriber) -> None:
         self._subscribers[ref] = subscriber
         self._owners[id(subscriber)] = ref
+        self._call_subscriptions.setdefault(ref.dialog, set()).add(ref)
 
     def _add_notifier(self, ref: SubscriptionRef, notifier: Notifier) -> None:
         self._notifiers[ref] = notifier
         self._owners[id(notifier)] = ref
+        self._call_subscriptions.setdefault(ref.dialog, set()).add(ref)
+
+    def _unindex(self, ref: SubscriptionRef) -> None:
+        refs = self._call_subscriptions.get(ref.dialog)
+        if refs is not None:
+            refs.discard(ref)
+            if not refs:
+                del self._call_subscriptions[ref.dialog]
 
     def _drop_subscriber(self, ref: SubscriptionRef) -> None:
         subscriber = self._subscribers.pop(ref, None)
         if subscriber is None:
             return
         self._owners.pop(id(subscriber), None)
+        self._unindex(ref)
         self._subscribe_requests.pop(ref, None)
         if ref.dialog not in self._sessions:
             self._subscription_dialogs.pop(ref.dialog, None)
@@ -1075,6 +1090,7 @@ class UserAgent:
         if notifier is None:
             return
         self._owners.pop(id(notifier), None)
+        self._unindex(ref)
         self._subscribe_pending.pop(ref, None)
         self._referred_by.pop(ref, None)
         if ref.dialog not in self._sessions:

@@ -89,6 +89,42 @@ def test_basic_call_answer_and_hangup():
     assert len(alice.layer) == len(bob.layer) == 0  # every transaction finished
 
 
+def leftovers(ua):
+    """Every per-call table of a user agent that should be empty when no call is alive."""
+    tables = {name: getattr(ua, name) for name in (
+        "_sessions", "_invite_transactions", "_server_invites", "_client", "_call_transactions",
+        "_subscribers", "_notifiers", "_subscription_dialogs", "_refer_calls", "_replacing",
+        "_call_subscriptions", "_owners", "_recent_acks")}
+    return {name: table for name, table in tables.items() if table}
+
+
+def test_no_state_is_left_behind_whatever_the_outcome():
+    net, alice, bob = client_and_server()
+    for outcome in ("bye", "reject", "cancel", "callee-bye", "refer"):
+        call = alice.run("invite", bob.uri)
+        incoming = bob.last(IncomingCall).call
+        if outcome == "reject":
+            bob.run("reject", incoming, 480)
+            continue
+        bob.run("ringing", incoming)
+        if outcome == "cancel":
+            alice.run("hangup", call)
+            continue
+        bob.run("answer", incoming)
+        if outcome == "refer":
+            alice.run("refer", call, "sip:carol@127.0.0.1:5099")
+            bob.run("reject_refer", bob.last(ReferReceived).subscription)
+        if outcome == "callee-bye":
+            bob.run("hangup", incoming)
+        else:
+            alice.run("hangup", call)
+    net.advance(100.0)
+    assert len(alice.of(CallEnded)) == len(bob.of(CallEnded)) == 5
+    assert leftovers(alice.ua) == {} and leftovers(bob.ua) == {}
+    assert alice.ua.get_timer() is None and bob.ua.get_timer() is None
+    assert len(alice.layer) == len(bob.layer) == 0
+
+
 def test_reject_with_busy():
     net, alice, bob = client_and_server()
     alice.run("invite", bob.uri)
