@@ -243,6 +243,21 @@ def test_glare_both_get_491_and_retry_in_turn():
     assert not link.caller.of(CallUpdateFailed)
 
 
+def test_update_glare_491_and_retry():
+    link = answered_call(caller_config=InviteSessionConfig(
+        reliable_provisional=ReliableProvisionalMode.DISABLED, session_timer=None,
+        random=random.Random(5)))
+    link.hold_filter = lambda side, m: True
+    link.do(link.caller, "update")
+    link.do(link.callee, "update")
+    link.hold_filter = None
+    link.release()
+    assert link.methods()[-4:] == ["UPDATE", "UPDATE", 491, 491]  # RFC 3311 §5.2
+    link.advance(10.0)
+    assert link.methods()[-4:] == ["UPDATE", 200, "UPDATE", 200]
+    assert len(link.caller.of(CallUpdated)) == len(link.callee.of(CallUpdated)) == 2
+
+
 def test_reinvite_while_the_last_2xx_awaits_its_ack_gets_500_retry_after():
     link = answered_call()
     link.hold_filter = lambda side, m: getattr(m, "method", None) == "ACK"
