@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sipperc.sip import headers as h
 from sipperc.sip.dialog import Dialog
@@ -162,6 +163,19 @@ _NOTIFY_INPUTS = {
 }
 
 
+_State = TypeVar("_State", bound=enum.Enum)
+_Input = TypeVar("_Input", bound=enum.Enum)
+
+
+def _step(table: dict[tuple[_State, _Input], _State | None], state: _State,
+          event: _Input) -> _State:
+    """The state ``event`` leads to from ``state`` by ``table``; a misuse raises."""
+    following = table[(state, event)]
+    if following is None:
+        raise SubscriptionStateError(f"{event.value} in state {state.value}")
+    return following
+
+
 def _refresh_margin(expires: float) -> float:
     """How long before expiry a subscriber refreshes: min(32 s, a third) as for sessions."""
     return min(32.0, expires / 3)
@@ -213,11 +227,8 @@ class Subscriber:
         return f"<Subscriber {self.key.package} {self.state.value}>"
 
     def _advance(self, event: SubscriberInput) -> SubscriberState:
-        following = SUBSCRIBER_TRANSITIONS[(self.state, event)]
-        if following is None:
-            raise SubscriptionStateError(f"{event.value} in state {self.state.value}")
-        self.state = following
-        return following
+        self.state = _step(SUBSCRIBER_TRANSITIONS, self.state, event)
+        return self.state
 
     @property
     def terminated(self) -> bool:
@@ -407,11 +418,8 @@ class Notifier:
         return f"<Notifier {self.key.package} {self.state.value}>"
 
     def _advance(self, event: NotifierInput) -> NotifierState:
-        following = NOTIFIER_TRANSITIONS[(self.state, event)]
-        if following is None:
-            raise SubscriptionStateError(f"{event.value} in state {self.state.value}")
-        self.state = following
-        return following
+        self.state = _step(NOTIFIER_TRANSITIONS, self.state, event)
+        return self.state
 
     @property
     def terminated(self) -> bool:
