@@ -77,6 +77,8 @@ from sipperc.srtp import Profile
 _log = Logger(namespace="sipperc.distributor")
 
 DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024
+MAX_DATAGRAM = 9216
+"""Largest datagram read (a jumbo frame): RTP and DTLS stay far below."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +204,7 @@ class DistributorServer(Service):
                                      rtcp_interval=config.rtcp_interval,
                                      handshake_timeout=config.handshake_timeout)
         self.ports: dict[Hashable, Any] = {}
+        self._sendto: dict[Hashable, Any] = {}
         self.tunnel_service: TunnelClientService | None = None
         self._tunnel: TunnelProtocol | None = None
         self._timer: IDelayedCall | None = None
@@ -217,9 +220,13 @@ class DistributorServer(Service):
         try:
             for address, room in self.config.rooms:
                 port = self.reactor.listenUDP(address.port, RoomPort(self, room.room),
-                                              interface=address.host, maxPacketSize=65535)
+                                              interface=address.host,
+                                              maxPacketSize=MAX_DATAGRAM)
                 self._tune(port)
                 self.ports[room.room] = port
+                # The hot path writes with the socket's own sendto: the addresses come from
+                # recvfrom, so Twisted's per-write address parsing would be wasted work.
+                self._sendto[room.room] = port.getHandle().sendto
                 bound = port.getHost()
                 _log.info("room {room} listens on {host}:{port}", room=room.room,
                           host=bound.host, port=bound.port)
@@ -287,11 +294,11 @@ class DistributorServer(Service):
 
     def carry_out(self, outputs: list[Output], *, rearm: bool) -> None:
         """Write datagrams, send tunnel messages, log events."""
-        ports = self.ports
+        sendto = self._sendto
         for output in outputs:
             if type(output) is tuple:
                 try:
-                    ports[output[0]].write(output[2], output[1])
+                    sendto[output[0]](output[2], output[1])
                 except OSError:
                     self.send_errors += 1  # a full socket buffer: the packet is lost
                 continue

@@ -109,6 +109,9 @@ Datagram = tuple[PortKey, Address, bytes]
 _Opened = TypeVar("_Opened", RelayedPacket, bytes)
 
 MAX_REPORT_BLOCKS = 31
+MAX_ROC_GUESS = 7
+"""Restart recovery finds streams that wrapped up to 7 times (about 2.5 hours at 50 pps)."""
+MAX_BINDING_ADDRESSES = 10_000
 GENERIC_NACK = 1
 PLI = 1
 STATIC_CLOCK_RATES = {0: 8000, 3: 8000, 4: 8000, 5: 8000, 7: 8000, 8: 8000, 9: 8000,
@@ -261,7 +264,8 @@ class MediaDistributor:
 
     def __init__(self, rooms: Mapping[PortKey, RoomConfig], profiles: Sequence[Profile], *,
                  now: float, rtcp_interval: float = 5.0, handshake_timeout: float = 30.0,
-                 unbound_lifetime: float = 60.0, binding_trials_per_second: float = 5000.0,
+                 unbound_lifetime: float = 60.0,
+                 binding_trials_per_second: float = 200_000.0,
                  previous_keys_lifetime: float = 2.0, ssrc: int | None = None) -> None:
         if not rooms:
             raise ValueError("a Media Distributor needs at least one room")
@@ -289,6 +293,7 @@ class MediaDistributor:
         self._sequence = itertools.count()
         self._trial_tokens = binding_trials_per_second
         self._trial_time = now
+        self._binding: dict[tuple[PortKey, Address], tuple[set[uuid.UUID], set[uuid.UUID]]] = {}
         self._tunnel_up = False
         self._received = 0
         self._sent = 0
@@ -396,6 +401,8 @@ class MediaDistributor:
             outputs += self._remove(endpoint, "no keys after its DTLS handshake", now,
                                     tell_key_distributor=True)
         self._unbound = {a: u for a, u in self._unbound.items() if u.expires_at > now}
+        if not self._unbound:
+            self._binding.clear()
         while self._rtcp_due and self._rtcp_due[0][0] <= now:
             _, _, endpoint = heapq.heappop(self._rtcp_due)
             if endpoint.joined and endpoint.outbound is not None:
@@ -718,36 +725,69 @@ class MediaDistributor:
 
     def _bind(self, room: _Room, address: Address, data: bytes, rtcp: bool,
               now: float) -> list[Output]:
-        """Try the unbound keys on a packet from an unknown address (see the docstring)."""
+        """Try the unbound keys on a packet from an unknown address (see the docstring).
+
+        Every key is first tried at ROC 0 (the usual case), then, if none matched, at ROCs 1
+        to :data:`MAX_ROC_GUESS` (streams that wrapped before the restart). What failed for an
+        address is remembered, so each packet tries keys not tried yet, within the budget of
+        ``binding_trials_per_second`` AES-GCM operations (a flood of unknown packets cannot
+        take more).
+        """
         self._trial_tokens = min(self.binding_trials_per_second, self._trial_tokens
                                  + (now - self._trial_time) * self.binding_trials_per_second)
         self._trial_time = now
-        for association, unbound in list(self._unbound.items()):
-            if self._trial_tokens < 1:
+        tried = self._binding.get((room.port, address))
+        if tried is None:
+            if len(self._binding) >= MAX_BINDING_ADDRESSES:
+                self._binding.clear()  # a flood of strangers: start the bookkeeping over
+            tried = self._binding[(room.port, address)] = (set(), set())
+        at_zero, everywhere = tried
+        untried = [a for a in self._unbound if a not in at_zero]
+        rocs: range = range(1)
+        if not untried and not rtcp:
+            untried = [a for a in self._unbound if a not in everywhere]
+            rocs = range(1, MAX_ROC_GUESS + 1)
+        for association in untried:
+            cost = 1 if rtcp else len(rocs)
+            if self._trial_tokens < cost:
                 break
-            self._trial_tokens -= 1
+            self._trial_tokens -= cost
+            unbound = self._unbound[association]
             try:
-                opened: RelayedPacket | bytes = (unbound.inbound.unprotect_rtcp(data) if rtcp
-                                                 else unbound.inbound.receive(data))
+                opened: RelayedPacket | bytes = (
+                    unbound.inbound.unprotect_rtcp(data) if rtcp
+                    else unbound.inbound.receive_at_unknown_roc(data, rocs))
             except SrtpError:
+                if rtcp:  # SRTCP carries its index: a key that fails it is not this address's
+                    at_zero.add(association)
+                    everywhere.add(association)
+                elif rocs.start == 0:
+                    at_zero.add(association)
+                else:
+                    everywhere.add(association)
                 continue
-            del self._unbound[association]
-            endpoint = room.endpoints.get(address)
-            if endpoint is None:
-                endpoint = _Endpoint(room, room.port, address, association, now)
-                room.endpoints[address] = endpoint
-            else:
-                # It started a new handshake meanwhile: these keys serve until that one's do.
-                endpoint.superseded = association
-            endpoint.inbound, endpoint.outbound = unbound.inbound, unbound.outbound
-            self._associations[association] = endpoint
-            self._recovered += 1
-            outputs = self._join(endpoint, now, recovered=True)
-            if isinstance(opened, RelayedPacket):
-                outputs += self._forward(room, endpoint, opened, now)
-            return outputs
+            return self._bound(room, address, association, opened, now=now)
         self._dropped[DropReason.UNKNOWN_SOURCE] += 1
         return []
+
+    def _bound(self, room: _Room, address: Address, association: uuid.UUID,
+               opened: RelayedPacket | bytes, *, now: float) -> list[Output]:
+        unbound = self._unbound.pop(association)
+        self._binding.pop((room.port, address), None)
+        endpoint = room.endpoints.get(address)
+        if endpoint is None:
+            endpoint = _Endpoint(room, room.port, address, association, now)
+            room.endpoints[address] = endpoint
+        else:
+            # It started a new handshake meanwhile: these keys serve until that one's do.
+            endpoint.superseded = association
+        endpoint.inbound, endpoint.outbound = unbound.inbound, unbound.outbound
+        self._associations[association] = endpoint
+        self._recovered += 1
+        outputs = self._join(endpoint, now, recovered=True)
+        if isinstance(opened, RelayedPacket):
+            outputs += self._forward(room, endpoint, opened, now)
+        return outputs
 
 
 __all__ = [

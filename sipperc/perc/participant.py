@@ -39,7 +39,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sipperc.dtls import (
@@ -61,15 +61,22 @@ from sipperc.sdp.offer_answer import NegotiatedStream
 from sipperc.sdp.security import PERC_PROFILES, DtlsSrtp
 from sipperc.srtp import (
     DoubleSrtpSession,
+    EKTAuthenticationError,
     EKTCipher,
     EKTParameterSet,
     EKTSession,
+    EndToEndAuthenticationError,
     Profile,
+    ReplayError,
+    SrtpError,
     SrtpSession,
 )
 from sipperc.srtp.ekt_session import EKTKeyExpiredError
 
 DEFAULT_HOP_TIMEOUT = 10.0
+REFUSED_FOR = 1.0
+REFUSED_PACKETS = 25
+"""A hop whose packets all fail for this long and this many is out of step with us."""
 DEFAULT_STATISTICS_INTERVAL = 5.0
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 """Seconds before the Nth retry of a failed association (the last one repeats)."""
@@ -255,6 +262,8 @@ class PercTransform:
         self.now = 0.0
         self.ekt: EKTSession | None = None
         self.last_authenticated: float | None = None
+        self.hop_refusals: dict[bytes, tuple[int, float]] = {}
+        """Per SSRC: packets the hop-by-hop layer refused in a row, and since when."""
 
     def protect(self, rtp: bytes) -> bytes:
         """Double-protect with EKT (RFC 8723 §5.1, RFC 8870 §4.3.1)."""
@@ -262,9 +271,7 @@ class PercTransform:
 
     def unprotect(self, srtp: bytes) -> bytes:
         """Both layers; the EKT field first (RFC 8870 §4.3.2)."""
-        plain = self._keyed().unprotect(srtp, self.now)
-        self.last_authenticated = self.now
-        return plain
+        return self._counted(lambda ekt: ekt.unprotect(srtp, self.now), srtp[8:12])
 
     def protect_rtcp(self, rtcp: bytes) -> bytes:
         """SRTCP under our hop-by-hop key (RFC 8723 §6)."""
@@ -272,8 +279,20 @@ class PercTransform:
 
     def unprotect_rtcp(self, srtcp: bytes) -> bytes:
         """SRTCP from the Media Distributor, under its hop-by-hop key for us."""
-        plain = self._keyed().unprotect_rtcp(srtcp)
+        return self._counted(lambda ekt: ekt.unprotect_rtcp(srtcp), srtcp[4:8])
+
+    def _counted(self, operation: Callable[[EKTSession], bytes], ssrc: bytes) -> bytes:
+        try:
+            plain = operation(self._keyed())
+        except (EndToEndAuthenticationError, EKTAuthenticationError, ReplayError):
+            raise  # the hop is in step with us: keys or duplicates, not the hop's state
+        except SrtpError:
+            count, since = self.hop_refusals.get(ssrc, (0, self.now))
+            self.hop_refusals[ssrc] = (count + 1, since)
+            raise
         self.last_authenticated = self.now
+        if self.hop_refusals:
+            self.hop_refusals.pop(ssrc, None)
         return plain
 
     def _keyed(self) -> EKTSession:
@@ -339,6 +358,7 @@ class Participant:
         self._closed = False
         self._audit = _Audit() if audit_keys else None
         self._keyed_since = now
+        self._renewed_at = float("-inf")
         self._superseded: _Association | None = None
         self._pending: EKTSession | None = None
 
@@ -407,6 +427,7 @@ class Participant:
         elif kind in (PacketKind.RTP, PacketKind.RTCP):
             for event in self.rtp.receive(data, now):
                 self._events.append(event)
+            self._check_hop(now)
 
     def send_frame(self, pcm: Pcm, now: float) -> None:
         """One frame of our audio; encoded, double-protected and queued if we are keyed."""
@@ -640,6 +661,31 @@ class Participant:
             self._association = superseded  # media goes on under the keys we still have
             self._superseded = None
         self._events.append(AssociationLost(reason, self._retry_at))
+
+    def _check_hop(self, now: float) -> None:
+        """A stream the Media Distributor sends keeps failing hop-by-hop: renew.
+
+        A Media Distributor that restarted sends under the right keys but restarts its
+        contexts at roll-over counter 0, which a stream of ours that has wrapped does not
+        expect: a new association starts both ends afresh. End-to-end and EKT failures do not
+        count (a new joiner cannot read the quarter second before the others' new keys, RFC
+        8870 §4.3.1), and renewals for this reason are at least ``hop_timeout`` apart, so
+        forged packets cannot make us handshake over and over.
+        """
+        transform = self.transform
+        association = self._association
+        if (not transform.hop_refusals or association is None or not association.established
+                or not self.keyed or now - self._renewed_at < self.hop_timeout):
+            return
+        for ssrc, (count, since) in transform.hop_refusals.items():
+            if count >= REFUSED_PACKETS and now - since >= REFUSED_FOR:
+                transform.hop_refusals.clear()
+                self._renewed_at = now
+                self._events.append(AssociationLost(
+                    f"{count} packets of SSRC {ssrc.hex()} from the Media Distributor refused "
+                    f"hop-by-hop for {now - since:.1f} s", now))
+                self._open(now)
+                return
 
     def _poll_rtcp(self, now: float) -> None:
         if self.keyed:

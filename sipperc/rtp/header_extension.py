@@ -83,16 +83,26 @@ class HeaderExtension:
         elements that run past the end of the data. In the one-byte form an id of 15 ends
         parsing (RFC 8285 §4.2: "processing of the entire extension should terminate").
         """
-        if self.is_one_byte_form or self.is_two_byte_form:
-            return _parse_elements(self.data, two_byte=self.is_two_byte_form)
-        raise RtpError(f"header extension profile {self.profile:#06x} is not an RFC 8285 form")
+        data = self.data
+        return tuple(ExtensionElement(element_id, data[start:end])
+                     for element_id, start, end in self._spans())
 
     def element(self, element_id: int) -> bytes | None:
-        """The data of the first element with this id, or None if there is none."""
-        for element in self.elements():
-            if element.id == element_id:
-                return element.data
-        return None
+        """The data of the first element with this id, or None if there is none.
+
+        The whole extension is checked as :meth:`elements` checks it, without building the
+        element objects: a Media Distributor reads the audio level of every packet.
+        """
+        found = None
+        for candidate, start, end in self._spans():
+            if found is None and candidate == element_id:
+                found = self.data[start:end]
+        return found
+
+    def _spans(self) -> list[tuple[int, int, int]]:
+        if self.is_one_byte_form or self.is_two_byte_form:
+            return _element_spans(self.data, two_byte=self.is_two_byte_form)
+        raise RtpError(f"header extension profile {self.profile:#06x} is not an RFC 8285 form")
 
     @classmethod
     def from_elements(cls, elements: Iterable[ExtensionElement], *,
@@ -127,9 +137,10 @@ class HeaderExtension:
         return cls(profile, bytes(out))
 
 
-def _parse_elements(data: bytes, two_byte: bool) -> tuple[ExtensionElement, ...]:
+def _element_spans(data: bytes, two_byte: bool) -> list[tuple[int, int, int]]:
+    """(id, start, end) of every element of the data, checked (RFC 8285 §4.2, §4.3)."""
     form = "two-byte" if two_byte else "one-byte"
-    elements = []
+    spans = []
     offset, end = 0, len(data)
     while offset < end:
         if data[offset] == 0:  # RFC 8285 §4.2, §4.3: a padding byte
@@ -152,6 +163,6 @@ def _parse_elements(data: bytes, two_byte: bool) -> tuple[ExtensionElement, ...]
         if offset + length > end:
             raise RtpError(f"{form} header extension: element {element_id} needs {length} "
                            f"bytes, {end - offset} left")
-        elements.append(ExtensionElement(element_id, data[offset:offset + length]))
+        spans.append((element_id, offset, offset + length))
         offset += length
-    return tuple(elements)
+    return spans

@@ -13,6 +13,8 @@ from sipperc.srtp.ekt_cipher import EKTCipher
 from sipperc.srtp.ekt_session import EKTKeyExpiredError, EKTRateLimitError, EKTSession
 from sipperc.srtp.errors import (
     AuthenticationError,
+    EKTAuthenticationError,
+    EndToEndAuthenticationError,
     KeyLimitError,
     MalformedPacketError,
     ReplayError,
@@ -26,12 +28,14 @@ from sipperc.srtp.session import SrtpSession
 __all__ = [
     "AuthenticationError",
     "DoubleSrtpSession",
+    "EKTAuthenticationError",
     "EKTCipher",
     "EKTKeyExpiredError",
     "EKTParameterSet",
     "EKTPlaintext",
     "EKTRateLimitError",
     "EKTSession",
+    "EndToEndAuthenticationError",
     "FullEKTField",
     "HopByHopSession",
     "KeyLimitError",

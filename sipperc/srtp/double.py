@@ -39,7 +39,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sipperc.keymaterial import redacted
 from sipperc.srtp.aead import TAG_LENGTH, AeadSession
-from sipperc.srtp.errors import AuthenticationError, ReplayError
+from sipperc.srtp.errors import (
+    AuthenticationError,
+    EndToEndAuthenticationError,
+    ReplayError,
+)
 from sipperc.srtp.key_derivation import SessionKeys
 from sipperc.srtp.ohb import OriginalHeaderBlock
 from sipperc.srtp.profile import Profile
@@ -93,6 +97,7 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
     _inner_default: InnerKey
     _sender_inner: InnerKey
     _inner_rx: dict[bytes, InnerReceiver]
+    _inner_offset: dict[bytes, int]
 
     def _install_keys(self, master_key: bytes, master_salt: bytes) -> None:
         if self._mki:
@@ -102,6 +107,7 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
         self._inner_default = self._sender_inner = InnerKey(master_key[:key_half],
                                                             master_salt[:salt_half])
         self._inner_rx = {}
+        self._inner_offset = {}
 
     @property
     def ekt_key_length(self) -> int:
@@ -153,11 +159,13 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
         """Protect and check the outer layer with new keys from now on (RFC 8871 §4.5.2).
 
         A new DTLS association with the Key Distributor gives new hop-by-hop keys (the outer
-        halves of its export); the end-to-end layer does not change: its keys, and every
-        stream's index and replay state, carry over. Sending streams keep their packet index
-        (at the sender the inner index is the outer one, and receivers keep their inner
-        replay state for our SSRC); receiving streams start afresh, since the hop numbers what
-        it sends under its new key anew.
+        halves of its export). The outer layer starts afresh, as a new SRTP context does: the
+        hop at the other end has a new context too and knows no roll-over counter, so every
+        outer stream restarts at ROC 0 with the SEQ it had. The end-to-end layer does not
+        change: its keys, and every stream's inner index and replay state, carry over; from
+        now on the inner index of a stream we send is its outer index plus what the inner
+        one was ahead (RFC 8723 §3: "SEQ and ROC are tracked independently for the inner
+        and the outer algorithm").
         """
         half_key = self.profile.master_key_length // 2
         half_salt = self.profile.master_salt_length // 2
@@ -166,9 +174,20 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
                              f"{half_salt}-byte salt, got {redacted(master_key)} and "
                              f"{redacted(master_salt)}")
         super()._install_keys(master_key, master_salt)
-        self._refresh_sending_streams()
+        self._refresh_sending_streams()  # the SRTCP streams go on under the new key
+        for ssrc, stream in list(self._rtp_tx.items()):
+            inner = stream.highest + self._inner_offset.get(ssrc, 0)
+            self._rtp_tx[ssrc] = SrtpStream(self.replay_window, stream.nonce_base, inner & 0xFFFF)
+            self._inner_offset[ssrc] = inner & ~0xFFFF
         self._rtp_rx.clear()
         self._rtcp_rx.clear()
+
+    def ekt_roc(self, ssrc: int) -> int | None:
+        """The end-to-end roll-over counter of a stream we send: what an EKT field carries."""
+        stream = self._rtp_tx.get(ssrc.to_bytes(4))
+        if stream is None:
+            return None
+        return (stream.highest + self._inner_offset.get(ssrc.to_bytes(4), 0)) >> 16
 
     def protect(self, rtp: bytes, *, repair: bool = False) -> bytes:
         """Double-protect one RTP packet (RFC 8723 §5.1); outer layer only if ``repair``."""
@@ -181,10 +200,12 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
             plaintext = rtp[length:]
         else:
             inner = self._sender_inner
-            # At the sender the inner and outer SEQ are one, so is the index; SSRC << 48 is
-            # what the outer nonce base holds besides the outer salt.
+            # At the sender the inner and outer SEQ are one, and so is the index until new
+            # hop-by-hop keys restart the outer one (then the inner one is ahead by whole
+            # ROCs); SSRC << 48 is what the outer nonce base holds besides the outer salt.
+            inner_index = index + self._inner_offset.get(ssrc, 0) if self._inner_offset else index
             plaintext = inner.encrypt(
-                (inner.salt ^ stream.nonce_base ^ self._rtp_tx_salt ^ index).to_bytes(12),
+                (inner.salt ^ stream.nonce_base ^ self._rtp_tx_salt ^ inner_index).to_bytes(12),
                 rtp[length:], synthetic_header(rtp, length)) + b"\x00"
         return header + self._rtp_encrypt((stream.nonce_base ^ index).to_bytes(12), plaintext,
                                           header)
@@ -248,8 +269,8 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
             if retried is None:
                 if isinstance(failure, ReplayError):
                     raise
-                raise AuthenticationError(f"inner SRTP tag does not verify (SSRC {ssrc.hex()}, "
-                                          f"original SEQ {seq})") from None
+                raise EndToEndAuthenticationError(f"inner SRTP tag does not verify (SSRC "
+                                                  f"{ssrc.hex()}, original SEQ {seq})") from None
             payload, inner_index = retried
         inner.accept(inner_index)
         stream.accept(index)

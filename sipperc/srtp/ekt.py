@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.keywrap import (
 
 from sipperc.keymaterial import redacted
 from sipperc.srtp.ekt_cipher import EKTCipher
-from sipperc.srtp.errors import AuthenticationError, MalformedPacketError
+from sipperc.srtp.errors import EKTAuthenticationError, MalformedPacketError
 
 SHORT_TYPE = 0x00
 FULL_TYPE = 0x02
@@ -82,7 +82,7 @@ class EKTPlaintext:
     def parse(cls, data: bytes) -> EKTPlaintext:
         """Parse an unwrapped plaintext; a wrong length is an authentication failure."""
         if not data or len(data) != 1 + data[0] + 8 or data[0] == 0:
-            raise AuthenticationError("EKT plaintext length does not match its key length")
+            raise EKTAuthenticationError("EKT plaintext length does not match its key length")
         key_end = 1 + data[0]
         return cls(data[1:key_end], int.from_bytes(data[key_end:key_end + 4]),
                    int.from_bytes(data[key_end + 4:]))
@@ -157,11 +157,11 @@ class EKTParameterSet:
         return aes_key_wrap_with_padding(self.ekt_key_value, bytes(plaintext))
 
     def unwrap(self, ciphertext: bytes) -> EKTPlaintext:
-        """EKTDecrypt; an integrity failure is an :class:`AuthenticationError` (§4.3.2)."""
+        """EKTDecrypt; an integrity failure is an :class:`EKTAuthenticationError` (§4.3.2)."""
         try:
             data = aes_key_unwrap_with_padding(self.ekt_key_value, ciphertext)
         except (InvalidUnwrap, ValueError):
-            raise AuthenticationError(f"EKT ciphertext does not unwrap under SPI "
+            raise EKTAuthenticationError(f"EKT ciphertext does not unwrap under SPI "
                                       f"{self.ekt_spi}") from None
         return EKTPlaintext.parse(data)
 

@@ -43,7 +43,7 @@ from sipperc.srtp.ekt import (
     FullEKTField,
     split_ekt_field,
 )
-from sipperc.srtp.errors import AuthenticationError, MalformedPacketError, SrtpError
+from sipperc.srtp.errors import EKTAuthenticationError, MalformedPacketError, SrtpError
 from sipperc.srtp.hop_by_hop import HopByHopSession
 from sipperc.srtp.session import SrtpSession
 
@@ -205,7 +205,7 @@ class EKTSession:
             return srtp + SHORT_EKT_FIELD
         state.full_owed = max(0, state.full_owed - 1)
         state.last_full_at = now
-        roc = self.sender.roc(int.from_bytes(ssrc)) or 0
+        roc = self.sender.ekt_roc(int.from_bytes(ssrc)) or 0
         cache = state.cache
         if cache is None or cache[:3] != (outbound.ekt_spi, self._epoch, roc):
             field = outbound.full_field(
@@ -235,7 +235,7 @@ class EKTSession:
         ssrc = int.from_bytes(srtp[8:12])
         parameter_set = self._sets.get(full.spi)
         if parameter_set is None or now >= parameter_set.expires_at:
-            raise AuthenticationError(f"EKT field under unknown or expired SPI {full.spi}")
+            raise EKTAuthenticationError(f"EKT field under unknown or expired SPI {full.spi}")
         state = self._received.get((full.spi, ssrc))
         if state is not None:
             if full.epoch < state.epoch:

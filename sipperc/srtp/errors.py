@@ -24,6 +24,20 @@ class AuthenticationError(SrtpError):
     """
 
 
+class EndToEndAuthenticationError(AuthenticationError):
+    """The hop-by-hop layer accepted the packet and the end-to-end layer did not (RFC 8723 §5.3).
+
+    The hop is in step with us; the sender's media key is one we do not hold (yet).
+    """
+
+
+class EKTAuthenticationError(AuthenticationError):
+    """An EKT field that does not verify (RFC 8870 §4.3.2).
+
+    Its SPI is unknown or expired, or its ciphertext does not unwrap under the EKTKey.
+    """
+
+
 class ReplayError(SrtpError):
     """The packet index was already received, or is older than the replay window.
 

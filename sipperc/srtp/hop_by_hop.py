@@ -17,6 +17,7 @@ RFC 7714 SRTCP under the outer key (§6).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
@@ -26,7 +27,7 @@ from sipperc.keymaterial import redacted
 from sipperc.rtp.header_extension import HeaderExtension
 from sipperc.srtp.aead import TAG_LENGTH, AeadSession
 from sipperc.srtp.ekt import SHORT_EKT_FIELD, split_ekt_field
-from sipperc.srtp.errors import AuthenticationError
+from sipperc.srtp.errors import AuthenticationError, SrtpError
 from sipperc.srtp.ohb import (
     SEQ_PRESENT,
     OriginalHeaderBlock,
@@ -36,6 +37,7 @@ from sipperc.srtp.ohb import (
 )
 from sipperc.srtp.profile import Profile
 from sipperc.srtp.session import DEFAULT_REPLAY_WINDOW, SIMPLE_HEADER_LENGTHS, header_length
+from sipperc.srtp.stream import SrtpStream
 
 _AFTER_HEADER = 2 * TAG_LENGTH + 1
 """Outer tag, inner tag and at least the one-byte OHB follow the header."""
@@ -207,6 +209,36 @@ class HopByHopSession(AeadSession):
         else:
             stream.accept(index)
         return relayed
+
+    def receive_at_unknown_roc(self, packet: bytes, rocs: Iterable[int]) -> RelayedPacket:
+        """The first packet of a stream whose roll-over counter this hop does not know.
+
+        A Media Distributor that restarted mid-conference meets streams whose SEQ has wrapped
+        already (the late joiner of RFC 3711 §3.3.1), and nothing it can read says how often.
+        The given ROCs are tried in turn, one AES-GCM operation each; the stream is kept at
+        the first under which the packet authenticates. AuthenticationError if none does.
+        """
+        header_length(packet)  # MalformedPacketError for what is not an RTP packet
+        ssrc = packet[8:12]
+        if ssrc in self._rtp_rx:
+            return self.receive(packet)
+        seq = packet[2] << 8 | packet[3]
+        nonce_base = self._nonce_base(int.from_bytes(ssrc), self._rtp_rx_salt)
+        try:
+            for roc in rocs:
+                # One below the packet's index, so the packet is the next one in order.
+                self._rtp_rx[ssrc] = SrtpStream(self.replay_window, nonce_base,
+                                                (roc << 16 | seq) - 1)
+                try:
+                    return self.receive(packet)
+                except AuthenticationError:
+                    continue
+        except SrtpError:
+            self._rtp_rx.pop(ssrc, None)
+            raise
+        self._rtp_rx.pop(ssrc, None)
+        raise AuthenticationError(f"outer SRTP tag does not verify at any ROC tried "
+                                  f"(SSRC {ssrc.hex()})")
 
     def send(self, packet: RelayedPacket, *, payload_type: int | None = None,
              sequence_number: int | None = None, marker: bool | None = None,

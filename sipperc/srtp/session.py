@@ -217,6 +217,13 @@ class SrtpSession:
         self._use_rtp_keys(keys, outbound=True)
         self._refresh_sending_streams()
 
+    def ekt_roc(self, ssrc: int) -> int | None:
+        """The roll-over counter an EKT field carries for a stream we send; None before any.
+
+        RFC 8870 §4.3.1: the one "used in the SRTP processing" of the packet.
+        """
+        return self.roc(ssrc)
+
     def _refresh_sending_streams(self) -> None:
         """Redo the sending streams' IV precomputation after new keys (and salts) were set."""
         for ssrc, stream in self._rtp_tx.items():

@@ -105,6 +105,7 @@ class MemoryConference:
         self.peers: dict[str, Peer] = {}
         self._by_address: dict[tuple[str, int], Peer] = {}
         self._queue: deque = deque()
+        self._added = 0
         self.connect_tunnel()
 
     def _new_md(self) -> MediaDistributor:
@@ -150,7 +151,8 @@ class MemoryConference:
                                         accepted.key_distributor_tls_id, local)
         kwargs.setdefault("audit_keys", True)
         participant = Participant(identity, session, pcmu(), now=self.now, **kwargs)
-        index = len(self._by_address)
+        index = self._added
+        self._added += 1
         frequency = FREQUENCIES[index % len(FREQUENCIES)]
         peer = Peer(name, (f"198.51.100.{index + 1}", 5000 + index), participant,
                     ToneSource(frequency, RATE, level=15), frequency, identity)

@@ -23,6 +23,7 @@ from sipperc.perc.participant import (
     SessionParametersError,
     negotiated_media,
 )
+from sipperc.perc.policy import EKTPolicy, RekeyPolicy
 from sipperc.perc.tunnel_messages import MediaKeys
 from sipperc.sdp import (
     Codec,
@@ -38,7 +39,7 @@ from sipperc.sdp import (
 from sipperc.sdp.attributes import AUDIO_LEVEL_URI
 from sipperc.srtp import EKTParameterSet, EKTSession, Profile, SrtpError, SrtpSession
 from sipperc.srtp.ekt import split_ekt_field
-from tests.perc.memory_conference import MemoryConference
+from tests.perc.memory_conference import MemoryConference, policy
 
 DOUBLE_128 = Profile.DOUBLE_AEAD_AES_128_GCM_AEAD_AES_128_GCM
 
@@ -348,3 +349,92 @@ def test_session_parameters_refuse_what_is_not_a_perc_client_stream():
     with pytest.raises(SessionParametersError, match="double profiles"):
         PercSessionParameters(("192.0.2.5", 4000), (Fingerprint.parse(kd_identity.fingerprint),),
                               b"k" * 20, b"l" * 20, profiles=(Profile.AEAD_AES_128_GCM,))
+
+
+def test_periodic_rekeys_are_followed_without_a_gap():
+    conference = MemoryConference(conference_policy=policy(
+        rekey=RekeyPolicy(interval=2.0), ekt=EKTPolicy(ttl=10)))
+    for name in "abc":
+        conference.add(name)
+    conference.run(1.0)
+    first = conference.peers["a"].participant.spi
+    conference.run(2.5)
+    reasons = [a.reason for a in conference.kd_actions if isinstance(a, Rekeyed)]
+    assert RekeyReason.PERIODIC in reasons
+    assert {p.participant.spi for p in conference.peers.values()} != {first}
+    assert conference.everyone_hears_everyone(frames=10)
+
+
+@pytest.mark.slow
+def test_soak_ten_minutes_of_churn_rekeys_and_restarts():
+    """Ten simulated minutes: people come and go, keys roll every 30 s, servers restart."""
+    conference = MemoryConference(silence_timeout=5.0, conference_policy=policy(
+        rekey=RekeyPolicy(interval=30.0), ekt=EKTPolicy(ttl=60)))
+    for name in "abcd":
+        conference.add(name)
+    joined = 4
+    for minute in range(10):
+        conference.run(20.0)
+        assert conference.everyone_hears_everyone(), f"minute {minute}"
+        conference.remove(sorted(conference.peers)[0])
+        conference.add(f"p{joined}")
+        joined += 1
+        conference.run(20.0)
+        if minute % 3 == 1:
+            conference.restart_md()
+        if minute % 4 == 2:
+            conference.silence(sorted(conference.peers)[-1])
+            conference.add(f"p{joined}")
+            joined += 1
+        conference.run(20.0)
+        assert conference.everyone_hears_everyone(), f"minute {minute}, after churn"
+    spis = {a.spi for a in conference.kd_actions if isinstance(a, Rekeyed)}
+    assert len(spis) >= 30
+
+
+def test_media_distributor_restart_after_the_streams_wrapped():
+    """A restarted Media Distributor knows no roll-over counter: it finds the senders' ROC
+    by trial, and receivers whose streams it restarts at ROC 0 renew their association."""
+    conference = MemoryConference()
+    for name in "abc":
+        peer = conference.add(name, start=False)
+        peer.participant.rtp.send_stream._sequence = 65500  # a wrap 0.7 s from now
+        peer.participant.start(conference.now)
+    conference.run(3.0)
+    assert all(p.participant.transform.ekt.sender.ekt_roc(p.ssrc) == 1
+               for p in conference.peers.values())
+    restarted = conference.now
+    conference.restart_md()
+    while True:
+        for peer in conference.peers.values():
+            peer.heard.clear()
+        conference.run(0.6)
+        if conference.everyone_hears_everyone():
+            break
+        assert conference.now - restarted < 5.0, "media not back within 5 s"
+    assert conference.md.statistics(conference.now).recovered_bindings == 3
+    renewed = [p.participant.statistics().associations for p in conference.peers.values()]
+    assert renewed == [2, 2, 2]
+    lost = [e.reason for p in conference.peers.values() for e in p.events
+            if isinstance(e, AssociationLost)]
+    assert all("refused hop-by-hop" in reason for reason in lost)
+
+
+def test_a_renewal_after_the_stream_wrapped_keeps_every_layer_in_step():
+    """New hop-by-hop keys restart the outer ROC at both ends; the inner one goes on."""
+    conference = MemoryConference()
+    for name in "abc":
+        peer = conference.add(name, start=False)
+        peer.participant.rtp.send_stream._sequence = 65500
+        peer.participant.start(conference.now)
+    conference.run(3.0)
+    a = conference.peers["a"]
+    a.participant.renew_association(conference.now)
+    conference.run(0.5)
+    for peer in conference.peers.values():
+        peer.heard.clear()
+    conference.run(1.0)
+    assert conference.everyone_hears_everyone()
+    sender = a.participant.transform.ekt.sender
+    assert (sender.roc(a.ssrc), sender.ekt_roc(a.ssrc)) == (0, 1)
+    assert not any(isinstance(e, AssociationLost) for e in a.events)

@@ -8,6 +8,7 @@ from sipperc.rtp import ExtensionElement, HeaderExtension, RtpPacket, parse_rtp
 from sipperc.srtp import (
     AuthenticationError,
     DoubleSrtpSession,
+    EndToEndAuthenticationError,
     Profile,
     ReplayError,
     SrtpError,
@@ -133,7 +134,7 @@ def test_inner_keys_per_ssrc_with_previous_keys_for_late_packets():
     assert receiver.unprotect(late).endswith(b"old key")  # the session's own inner half
     receiver.drop_previous_keys(77)
     sender.set_sender_key(salt[:16], b"S" * 12)  # a key the receiver never learned
-    with pytest.raises(AuthenticationError, match="inner SRTP tag"):
+    with pytest.raises(EndToEndAuthenticationError, match="inner SRTP tag"):
         receiver.unprotect(sender.protect(bytes(RtpPacket(False, 0, 3, 0, 77, payload=b"?"))))
 
 
@@ -204,3 +205,28 @@ def test_new_hop_by_hop_keys_leave_the_end_to_end_layer_alone():
     assert receiver.unprotect_rtcp(sender.protect_rtcp(rtcp)) == rtcp
     with pytest.raises(ValueError, match="16-byte hop-by-hop key"):
         sender.replace_hop_by_hop_key(bytes(32), bytes(12))
+
+
+def test_new_hop_by_hop_keys_restart_the_outer_roc_and_keep_the_inner_one():
+    """RFC 8723 §3: inner and outer ROC are separate; a new hop knows no ROC of ours."""
+    key, salt = os.urandom(32), os.urandom(24)
+    sender = SrtpSession(DOUBLE, master_key=key, master_salt=salt)
+    receiver = SrtpSession(DOUBLE, master_key=key, master_salt=salt)
+    sender.set_roc(9, 3, seq=65534, outbound=True)  # a long-running stream: ROC 3
+    receiver.set_roc(9, 3, seq=65534)
+    for seq, roc in ((65535, 3), (0, 4)):  # the inner and outer ROC go to 4 together
+        # (the receiver learns the inner ROC from EKT fields, RFC 8870 §4.1)
+        receiver.unprotect(sender.protect(bytes(RtpPacket(False, 0, seq, 0, 9, payload=b"a"))),
+                           inner_roc=roc)
+    assert sender.roc(9) == sender.ekt_roc(9) == 4
+    outer_key, outer_salt = os.urandom(16), os.urandom(12)
+    sender.replace_hop_by_hop_key(outer_key, outer_salt)
+    receiver.replace_hop_by_hop_key(outer_key, outer_salt)
+    packet = sender.protect(bytes(RtpPacket(False, 0, 1, 0, 9, payload=b"after")))
+    assert (sender.roc(9), sender.ekt_roc(9)) == (0, 4)
+    # A fresh hop (a new Media Distributor context) opens it at ROC 0...
+    hop = SrtpSession(Profile.AEAD_AES_128_GCM, master_key=outer_key, master_salt=outer_salt)
+    assert hop.unprotect(packet)[-1] == 0
+    # ...and the end-to-end layer still sees index 4 << 16 | 1: the receiver decrypts it,
+    # with its inner replay state intact.
+    assert receiver.unprotect(packet).endswith(b"after")

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
 from sipperc.rtp import RtpPacket, parse_rtp
 from sipperc.srtp import (
     AuthenticationError,
+    EKTAuthenticationError,
     EKTCipher,
     EKTKeyExpiredError,
     EKTParameterSet,
@@ -153,7 +154,7 @@ def test_unknown_spi_is_an_authentication_failure(pair):
     alice, _ = pair
     stranger = Endpoint()
     stranger.ekt.install(parameter_set(spi=99), now=0.0)
-    with pytest.raises(AuthenticationError, match="unknown or expired SPI 1"):
+    with pytest.raises(EKTAuthenticationError, match="unknown or expired SPI 1"):
         stranger.ekt.unprotect(relay(alice, stranger, alice.ekt.protect(rtp(1), now=0.0)), 0.0)
 
 
@@ -161,7 +162,7 @@ def test_field_unwrapping_under_the_wrong_key_fails_authentication():
     alice, mallory = Endpoint(), Endpoint()
     alice.ekt.install(parameter_set(spi=7), now=0.0)
     mallory.ekt.install(parameter_set(spi=7), now=0.0)  # same SPI, another EKTKey
-    with pytest.raises(AuthenticationError, match="does not unwrap"):
+    with pytest.raises(EKTAuthenticationError, match="does not unwrap"):
         mallory.ekt.unprotect(relay(alice, mallory, alice.ekt.protect(rtp(1), now=0.0)), 0.0)
 
 

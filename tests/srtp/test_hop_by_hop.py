@@ -321,3 +321,21 @@ def test_slow_fuzz_distributor_and_receiver_raise_srtp_error_only(garbage, ekt):
         conference.from_a.receive(garbage)
     with pytest.raises(SrtpError):
         conference.receivers["B"].unprotect(garbage)
+
+
+def test_a_restarted_hop_finds_the_roc_of_a_stream_it_joins_late():
+    conference = Conference()
+    conference.sender.set_roc(SSRC, 2, seq=40000, outbound=True)  # wrapped twice already
+    packets = [conference.sender.protect(rtp(seq)) for seq in (40001, 40002)]
+    fresh = conference.from_a
+    with pytest.raises(AuthenticationError):
+        HopByHopSession(DOUBLE, master_key=os.urandom(16), master_salt=os.urandom(12),
+                        ekt=False).receive_at_unknown_roc(packets[0], range(4))
+    with pytest.raises(AuthenticationError, match="any ROC tried"):
+        fresh.receive_at_unknown_roc(packets[0], range(2))  # ROC 0 and 1 only: not found
+    relayed = fresh.receive_at_unknown_roc(packets[0], range(4))
+    assert relayed.sequence_number == 40001
+    # The stream is kept at ROC 2: the next packet goes through the ordinary path.
+    assert fresh.receive(packets[1]).sequence_number == 40002
+    with pytest.raises(ReplayError):
+        fresh.receive(packets[1])
