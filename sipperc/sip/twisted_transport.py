@@ -180,6 +180,7 @@ class SipService(Service):
         self._pending: dict[TransportAddress, list[SendMessage]] = {}
         self._timer: IDelayedCall | None = None
         self._timer_deadline: float | None = None
+        self._stopped = False
 
     def set_tu(self, tu: TransactionUser) -> None:
         """Plug in the transaction user (built with this service's transaction layer)."""
@@ -195,6 +196,7 @@ class SipService(Service):
     def startService(self) -> None:
         """Bind every listening point; record the real (possibly ephemeral) ports."""
         super().startService()  # type: ignore[no-untyped-call]
+        self._stopped = False
         reactor = self.reactor
         for point in self.listen:
             local = point.local
@@ -228,6 +230,7 @@ class SipService(Service):
     def stopService(self) -> Any:
         """Close every socket and connection; cancel the timer."""
         super().stopService()  # type: ignore[no-untyped-call]
+        self._stopped = True
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
@@ -382,6 +385,10 @@ class SipService(Service):
     # --- the one timer -----------------------------------------------------------------------
 
     def _arm(self) -> None:
+        if self._stopped:
+            # Stopped: effects still carried out (a connection closing late reports its lost
+            # messages) must not leave a delayed call behind in the reactor.
+            return
         deadline = self.transactions.get_timer()
         tu = self.tu
         if tu is not None:

@@ -287,3 +287,29 @@ class RobustnessTests(unittest.TestCase):
         good = options().prepend("Via", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKgood")
         service.receive_bytes(bytes(good), source)
         assert [e.message.status_code for e in sent] == [200]
+
+
+class StopTests(unittest.TestCase):
+    def test_stopping_leaves_no_delayed_call_even_when_effects_come_later(self):
+        # A TCP connection closing after stopService reports its lost messages through
+        # process(): that must not arm the timer again.
+        clock = Clock()
+        transactions = TransactionLayer(transport=TransportLayer())
+        service = SipService(
+            transactions, [ListeningPoint(TransportAddress("udp", "127.0.0.1", 0))],
+            reactor=reactor)
+        service.set_tu(AnsweringTU(transactions))
+        service.startService()
+        service.reactor = clock  # sockets on the real reactor, the timer on the test clock
+        service._send = lambda effect, now: None
+        _, effects = transactions.send_request(
+            options(), TransportAddress("udp", "127.0.0.2", 5060), 0.0)
+        service.process(effects)
+        assert len(clock.getDelayedCalls()) == 1
+        stopped = service.stopService()
+        assert clock.getDelayedCalls() == []
+        _, effects = transactions.send_request(
+            options(), TransportAddress("udp", "127.0.0.2", 5060), 0.0)
+        service.process(effects)
+        assert clock.getDelayedCalls() == []
+        return stopped
