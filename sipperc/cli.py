@@ -53,6 +53,10 @@ COMMANDS: tuple[Command, ...] = (
             "sipperc.apps.keyserver"),
     Command("distributor", "run a PERC Media Distributor (forwards media it cannot decrypt)",
             "sipperc.apps.distributor"),
+    Command("responder", "answer SIP calls for interop tests (or refuse them; echo media)",
+            "sipperc.apps.responder"),
+    Command("call", "place one SIP call and report how it went (the responder's twin)",
+            "sipperc.apps.call"),
 )
 
 EPILOG = """\

@@ -786,7 +786,9 @@ class UserAgent:
 
     def _after_event(self, event: object, now: float) -> list[object]:
         if isinstance(event, CallEnded):
-            log.info(
+            # Debug only: the application writes the call record from the event (one line
+            # per call, as ``sipperc responder`` does), a second line would double it.
+            log.debug(
                 "call ended: {reason}", call_id=event.call.call_id, reason=event.reason.value,
                 status=event.status_code, caller=str(event.caller.uri),
                 callee=str(event.callee.uri), outgoing=event.outgoing,
