@@ -57,6 +57,8 @@ COMMANDS: tuple[Command, ...] = (
             "sipperc.apps.responder"),
     Command("call", "place one SIP call and report how it went (the responder's twin)",
             "sipperc.apps.call"),
+    Command("focus", "run the SIP focus of PERC conferences (sip:room@host; never holds keys)",
+            "sipperc.apps.focus"),
 )
 
 EPILOG = """\

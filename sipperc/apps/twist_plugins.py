@@ -1,4 +1,4 @@
-"""The sipperc servers as ``twist`` plugins: ``perc-keyserver`` and ``perc-distributor``.
+"""The sipperc servers as ``twist`` plugins: perc-keyserver, perc-distributor, perc-focus.
 
 Twisted finds plugins in ``twisted/plugins/``; the drop-in ``twisted/plugins/sipperc_plugins.py``
 of the source tree only imports :data:`keyserver` and :data:`distributor` from here
@@ -7,6 +7,7 @@ of the source tree only imports :data:`keyserver` and :data:`distributor` from h
 
     twist perc-keyserver --config configs/keyserver.yaml
     twist perc-distributor --config configs/distributor.yaml
+    twist perc-focus --config configs/focus.yaml
 
 ``twist`` brings its own logging options (``--log-format``, ``--log-level``, ``--log-file``)
 and signal handling. A configuration error is reported as a usage error before anything
@@ -103,7 +104,14 @@ def _distributor(path: str) -> ReadyService:
     return DistributorServer(load_distributor_config(path))
 
 
+def _focus(path: str) -> ReadyService:
+    from sipperc.apps.focus import FocusServer, load_focus_config  # noqa: PLC0415
+
+    return FocusServer(load_focus_config(path))
+
+
 keyserver = ServerMaker("perc-keyserver", "PERC Key Distributor (sipperc)", _keyserver)
 distributor = ServerMaker("perc-distributor", "PERC Media Distributor (sipperc)", _distributor)
+focus = ServerMaker("perc-focus", "SIP focus of PERC conferences (sipperc)", _focus)
 
-__all__ = ["ConfigOptions", "ServerMaker", "distributor", "keyserver"]
+__all__ = ["ConfigOptions", "ServerMaker", "distributor", "focus", "keyserver"]

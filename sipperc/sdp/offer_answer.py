@@ -432,6 +432,8 @@ class OfferAnswer:
         self._negotiated: NegotiatedSession | None = None
         self._restart_dtls: set[int] = set()
         self._rekey: set[int] = set()
+        self._delegated_tls_ids: dict[int | None, TlsId] = {}
+        self._answered_last = False
 
     # --- inspection ---------------------------------------------------------------------------
 
@@ -550,6 +552,61 @@ class OfferAnswer:
         self._check_stable()
         self._rekey.update(self._stream_indexes(index))
 
+    def delegate_dtls(self, identity: DtlsIdentity, tls_id: TlsId,
+                      index: int | None = None) -> None:
+        """Describe another party's DTLS server: its fingerprints and its ``a=tls-id``.
+
+        A PERC focus speaks for its Key Distributor, the DTLS server behind the Media
+        Distributor (RFC 8871 §5.2, RFC 9185 §5.4, perc.md §6): its descriptions carry the Key
+        Distributor's fingerprint and the tls-id the Key Distributor picked for this endpoint.
+        The Key Distributor picks that tls-id only once it knows the endpoint's, that is after
+        the offer arrived, so this may be called between :meth:`receive_offer` and sending the
+        answer: the answer not yet sent is rewritten (``local_description`` and ``negotiated``
+        change; the ``o=`` version stays, nobody saw the first text). Every later offer and
+        answer for stream ``index`` (None: every stream) carries these values until the next
+        call: a new tls-id is a new DTLS association (RFC 8842 §5), and here the Key
+        Distributor, not this engine, decides when there is one.
+        """
+        if not self.security.uses_dtls:
+            raise ValueError("the policy allows no DTLS-SRTP or PERC stream")
+        self.dtls_identity = identity
+        if index is None:
+            self._delegated_tls_ids = {None: tls_id}
+        else:
+            self._stream_indexes(index)
+            self._delegated_tls_ids[index] = tls_id
+        if self._answered_last and self._state is OfferAnswerState.STABLE:
+            self._amend_answer()
+
+    def _delegated_tls_id(self, index: int) -> TlsId | None:
+        return self._delegated_tls_ids.get(index, self._delegated_tls_ids.get(None))
+
+    def _amend_answer(self) -> None:
+        """Put the delegated DTLS values into the answer we produced and have not sent."""
+        negotiated, answer = self._negotiated, self._last_local
+        assert negotiated is not None and answer is not None and self.dtls_identity is not None
+        streams, sections, outcomes = list(self._streams), list(answer.media), []
+        for index, result in enumerate(negotiated.streams):
+            tls_id = self._delegated_tls_id(index)
+            security = result.security
+            if tls_id is None or not result.accepted or not isinstance(security, DtlsSrtp):
+                outcomes.append(result)
+                continue
+            streams[index] = dataclasses.replace(streams[index], tls_id=tls_id)
+            replaced = [a for a in sections[index].attributes
+                        if a.name not in (Fingerprint.name, TlsId.name)]
+            at = next((n for n, a in enumerate(replaced) if a.name == "setup"), len(replaced))
+            dtls = [Attribute(Fingerprint.name, str(f)) for f in self.dtls_identity.fingerprints]
+            dtls.append(Attribute(TlsId.name, str(tls_id)))
+            replaced[at + 1:at + 1] = dtls
+            sections[index] = dataclasses.replace(sections[index], attributes=tuple(replaced))
+            outcomes.append(dataclasses.replace(
+                result, security=dataclasses.replace(security, local_tls_id=tls_id)))
+        self._streams = tuple(streams)
+        self._last_local = dataclasses.replace(answer, media=tuple(sections))
+        self._negotiated = NegotiatedSession(self._last_local, negotiated.remote,
+                                             tuple(outcomes))
+
     # --- offerer ------------------------------------------------------------------------------
 
     def create_offer(self) -> SessionDescription:
@@ -573,6 +630,7 @@ class OfferAnswer:
         self._streams = tuple(streams)
         self._restart_dtls.clear()
         self._rekey.clear()
+        self._answered_last = False
         offer = self._finish(sections)
         self._pending_offer = offer
         self._last_local = offer
@@ -688,6 +746,7 @@ class OfferAnswer:
         self._last_remote = offer
         self._negotiated = NegotiatedSession(answer, offer, tuple(o.negotiated for o in outcomes))
         self._state = following
+        self._answered_last = True
         return Answer(answer, self._negotiated)
 
     # --- building descriptions ----------------------------------------------------------------
@@ -728,8 +787,9 @@ class OfferAnswer:
             stream = dataclasses.replace(stream, sdes_offered=offered)
             attributes.extend(Attribute(Crypto.name, str(c)) for c in offered)
         elif mechanism in (SecurityMechanism.DTLS_SRTP, SecurityMechanism.PERC):
-            tls_id = stream.tls_id
-            if tls_id is None or index in self._restart_dtls:
+            tls_id = self._delegated_tls_id(index) or stream.tls_id
+            if tls_id is None or (index in self._restart_dtls
+                                  and self._delegated_tls_id(index) is None):
                 tls_id = TlsId.generate()
             stream = dataclasses.replace(stream, tls_id=tls_id)
             perc = mechanism is SecurityMechanism.PERC
@@ -1005,7 +1065,7 @@ class OfferAnswer:
             attributes.append(crypto_line)
         elif mechanism in (SecurityMechanism.DTLS_SRTP, SecurityMechanism.PERC):
             assert mechanism is not None
-            stream, security = self._answer_dtls(offer, media, mechanism, stream)
+            stream, security = self._answer_dtls(index, offer, media, mechanism, stream)
             assert isinstance(security, DtlsSrtp) and security.role is not None
             attributes.extend(self._dtls_attributes(security.role.setup, security.local_tls_id,
                                                     security.perc))
@@ -1067,13 +1127,17 @@ class OfferAnswer:
                             _srtp_key(profile, chosen))
         return stream, security, Attribute(Crypto.name, str(local))
 
-    def _answer_dtls(self, offer: SessionDescription, media: MediaDescription,
+    def _answer_dtls(self, index: int, offer: SessionDescription, media: MediaDescription,
                      mechanism: SecurityMechanism, stream: _Stream
                      ) -> tuple[_Stream, DtlsSrtp]:
         role = self._answer_dtls_role(offer, media, mechanism, stream)
+        delegated = self._delegated_tls_id(index)
         new_association = (stream.tls_id is None or stream.dtls_role is not role
-                           or self._dtls_changed(offer, media, stream))
+                           or self._dtls_changed(offer, media, stream)
+                           or (delegated is not None and delegated != stream.tls_id))
         tls_id = TlsId.generate() if new_association or stream.tls_id is None else stream.tls_id
+        if delegated is not None:
+            tls_id = delegated
         connection = offer.connection_for(media)
         fingerprints = offer.fingerprints_of(media)
         stream = dataclasses.replace(

@@ -969,7 +969,8 @@ class InviteSession:
         if early_media and not self._answer_sent_reliably and not self._offer_sent_reliably:
             if self._offer_in_invite:
                 assert self._initial_answer is not None
-                body = str(self._initial_answer.description).encode()
+                body = str(self._engine.local_description
+                           or self._initial_answer.description).encode()
                 self._answer_sent_reliably = use_reliable
             elif use_reliable:
                 body = str(self._engine.create_offer()).encode()
@@ -999,8 +1000,10 @@ class InviteSession:
         engine = self._engine
         if self._offer_in_invite:
             if not self._answer_sent_reliably:
+                # The engine's answer as it is now: a PERC focus completes it with the Key
+                # Distributor's tls-id after the offer arrived (OfferAnswer.delegate_dtls).
                 assert self._initial_answer is not None
-                body = str(self._initial_answer.description).encode()
+                body = str(engine.local_description or self._initial_answer.description).encode()
         elif not self._offer_sent_reliably:
             body = str(engine.create_offer()).encode()
             awaiting_answer = True

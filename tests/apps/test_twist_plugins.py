@@ -14,14 +14,16 @@ from twisted.plugin import getPlugins
 from twisted.python import usage
 
 from sipperc.apps import twist_plugins
+from sipperc.apps.focus import FocusServer
 from sipperc.apps.keyserver import KeyServer
 from tests.interop.perc_processes import ROOT, free_port
+from tests.interop.sip_conference import focus_yaml
 from tests.perc.conference import Servers
 
 
-def test_twisted_finds_both_servers():
+def test_twisted_finds_the_servers():
     names = {plugin.tapname for plugin in getPlugins(IServiceMaker)}
-    assert {"perc-keyserver", "perc-distributor"} <= names
+    assert {"perc-keyserver", "perc-distributor", "perc-focus"} <= names
 
 
 def test_options_and_configuration_errors_are_usage_errors(tmp_path):
@@ -40,6 +42,11 @@ def test_make_service_builds_the_server(tmp_path):
     options.parseOptions(["--config", str(servers.keyserver_yaml(tmp_path, 0, 0))])
     service = twist_plugins.keyserver.makeService(options)
     assert isinstance(service.server, KeyServer)
+    options = twist_plugins.ConfigOptions()
+    options.parseOptions(["--config", str(focus_yaml(servers, tmp_path, sip_port=0,
+                                                     focus_port=4741, media_port=40000))])
+    service = twist_plugins.focus.makeService(options)
+    assert isinstance(service.server, FocusServer)
 
 
 def test_twist_runs_the_key_distributor_until_sigterm(tmp_path):

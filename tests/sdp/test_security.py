@@ -24,6 +24,7 @@ from sipperc.sdp import (
     SdesSrtp,
     SecurityMechanism,
     Setup,
+    TlsId,
     TransportAddress,
     parse_sdp,
 )
@@ -50,11 +51,11 @@ def endpoint(policy=None, **kw):
     return engine(policy or MediaSecurityPolicy.perc_only(), **kw)
 
 
-def focus(policy=None, **kw):
+def focus(policy=None, identity=KD_CERT, **kw):
     # The focus answers with the Media Distributor's address and the Key Distributor's
     # fingerprints (perc.md §6).
     return engine(policy or MediaSecurityPolicy.perc_only(), host="198.51.100.7", port=50000,
-                  identity=KD_CERT, perc_role=PercRole.FOCUS, **kw)
+                  identity=identity, perc_role=PercRole.FOCUS, **kw)
 
 
 def attribute_lines(media):
@@ -456,3 +457,54 @@ def test_the_answerer_may_prefer_to_be_the_dtls_server():
                      dtls_answer_role=DtlsRole.SERVER).receive_offer(offer)
     assert outcome.description.media[0].setup is Setup.PASSIVE
     assert outcome.negotiated.streams[0].security.role is DtlsRole.SERVER
+
+
+def test_a_focus_completes_its_answer_with_the_key_distributors_tls_id():
+    # The KD picks its tls-id once it knows the endpoint's: after the offer arrived.
+    placeholder = DtlsIdentity.of_certificate(b"nothing yet")
+    at_endpoint, at_focus = endpoint(), focus(identity=placeholder)
+    offer = at_endpoint.create_offer()
+    answered = at_focus.receive_offer(parse_sdp(str(offer)))
+    assert isinstance(answered, Answer)
+    version = answered.description.origin.session_version
+    kd_tls_id = TlsId("KeyDistributorPicked-0001")
+    at_focus.delegate_dtls(KD_CERT, kd_tls_id)
+    answer = at_focus.local_description
+    media = answer.media[0]
+    assert media.tls_id == kd_tls_id
+    assert set(answer.fingerprints_of(media)) == set(KD_CERT.fingerprints)
+    assert answer.setup_of(media) is Setup.PASSIVE
+    assert answer.origin.session_version == version  # the first text was never sent
+    assert at_focus.negotiated.streams[0].security.local_tls_id == kd_tls_id
+    negotiated = at_endpoint.receive_answer(parse_sdp(str(answer)))
+    security = negotiated.streams[0].security
+    assert security.remote_tls_id == kd_tls_id and security.role is DtlsRole.CLIENT
+    assert security.perc
+    assert set(security.remote_fingerprints) == set(KD_CERT.fingerprints)
+    endpoint_tls_id = security.local_tls_id
+
+    # After a KD restart: an offerless re-INVITE. The endpoint offers with its own tls-id
+    # unchanged; the focus's answer carries the KD's new one: a new association (RFC 8842 §5).
+    renewed = TlsId("KeyDistributorPicked-0002")
+    at_focus.delegate_dtls(KD_CERT, renewed)
+    reoffer = at_endpoint.create_offer()
+    assert reoffer.media[0].tls_id == endpoint_tls_id
+    reanswer = at_focus.receive_offer(parse_sdp(str(reoffer)))
+    assert reanswer.description.media[0].tls_id == renewed
+    again = at_endpoint.receive_answer(parse_sdp(str(reanswer.description))).streams[0]
+    assert again.security.remote_tls_id == renewed
+    assert again.security.local_tls_id == endpoint_tls_id
+    assert again.security.new_association
+
+
+def test_a_focus_offer_carries_the_delegated_tls_id_and_sent_answers_stay_as_they_were():
+    at_focus = focus(identity=DtlsIdentity.of_certificate(b"placeholder"))
+    kd_tls_id = TlsId("KeyDistributorPicked-0003")
+    at_focus.delegate_dtls(KD_CERT, kd_tls_id)
+    offer = at_focus.create_offer()
+    assert offer.media[0].tls_id == kd_tls_id
+    assert offer.setup_of(offer.media[0]) is Setup.PASSIVE
+    # Once an offer of ours went out, the last answer is no longer amendable: nothing changes.
+    at_focus.offer_failed()
+    at_focus.delegate_dtls(KD_CERT, TlsId("KeyDistributorPicked-0004"))
+    assert at_focus.local_description is None

@@ -1,9 +1,9 @@
-"""sipperc's ``twist`` plugins, perc-keyserver and perc-distributor: see sipperc.apps.twist_plugins.
+"""sipperc's ``twist`` plugins, perc-keyserver, perc-distributor and perc-focus: see sipperc.apps.twist_plugins.
 
 This directory must have no ``__init__.py``: Twisted gathers every ``twisted/plugins`` on the
 Python path into its own plugin package.
 """
 
-from sipperc.apps.twist_plugins import distributor, keyserver
+from sipperc.apps.twist_plugins import distributor, focus, keyserver
 
-__all__ = ["distributor", "keyserver"]
+__all__ = ["distributor", "focus", "keyserver"]
