@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 
+from sipperc.perc.participant_call import PCMU
 from sipperc.sdp import MediaCapabilities, MediaSecurityPolicy, OfferAnswer, TransportAddress
 from sipperc.sip.twisted_user_agent import TwistedUserAgent
 from sipperc.sip.user_agent import UserAgentConfig
 from sipperc.sip.user_agent_events import CallEnded
-from sipperc.perc.participant_call import PCMU
 from tests.interop.sip_conference import SipConference
-from tests.perc.conference import until, wait
+from tests.perc.conference import until
 
 
 def plain_phone(on_event):

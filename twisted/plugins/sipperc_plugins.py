@@ -1,4 +1,4 @@
-"""sipperc's ``twist`` plugins, perc-keyserver, perc-distributor and perc-focus: see sipperc.apps.twist_plugins.
+"""sipperc's ``twist`` plugins (perc-keyserver, perc-distributor, perc-focus): see twist_plugins.
 
 This directory must have no ``__init__.py``: Twisted gathers every ``twisted/plugins`` on the
 Python path into its own plugin package.
