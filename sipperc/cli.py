@@ -59,6 +59,8 @@ COMMANDS: tuple[Command, ...] = (
             "sipperc.apps.call"),
     Command("focus", "run the SIP focus of PERC conferences (sip:room@host; never holds keys)",
             "sipperc.apps.focus"),
+    Command("demo", "run a whole PERC conference on this machine and check it (from a "
+            "checkout)", "sipperc.apps.demo"),
 )
 
 EPILOG = """\

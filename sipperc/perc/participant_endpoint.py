@@ -174,6 +174,8 @@ def _log_event(event: ParticipantEvent, participant: Participant) -> None:
                   profile=event.profile.name, ekt=event.ekt_cipher.name)
     elif isinstance(event, EKTKeyInstalled):
         _log.info("new EKT key", ssrc=ssrc, spi=event.spi, ttl=event.ttl)
+    elif isinstance(event, AssociationLost) and event.retry_at is None:
+        _log.info("association closed: {reason}", reason=event.reason, ssrc=ssrc)
     elif isinstance(event, AssociationLost):
         _log.warn("association lost: {reason}", reason=event.reason, ssrc=ssrc)
 

@@ -16,7 +16,8 @@ from twisted.python import usage
 from sipperc.apps import twist_plugins
 from sipperc.apps.focus import FocusServer
 from sipperc.apps.keyserver import KeyServer
-from tests.interop.perc_processes import ROOT, free_port
+from sipperc.apps.server_process import free_port
+from tests.interop.perc_processes import ROOT
 from tests.interop.sip_conference import focus_yaml
 from tests.perc.conference import Servers
 

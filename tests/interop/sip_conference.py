@@ -12,10 +12,10 @@ from pathlib import Path
 
 from twisted.internet import defer, reactor
 
+from sipperc.apps.server_process import ServerProcess, free_port
 from sipperc.dtls import Identity
 from sipperc.media.tone import ToneSource
 from sipperc.perc.participant_call import PCMU, TELEPHONE_EVENT, ParticipantCall
-from tests.interop.perc_processes import ServerProcess, free_port
 from tests.media.audio_checks import tone_levels
 from tests.media.lossy_network import RecordingSink
 from tests.perc.conference import ROOM, ROOM_NAME, Servers, until

@@ -28,40 +28,16 @@ import pytest
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 
+from sipperc.apps.leak_search import conference_secrets, search_memory, search_text
+from sipperc.apps.server_process import ServerProcess, free_port
 from sipperc.dtls import Identity
 from sipperc.perc.focus_interface import ParticipantState
 from sipperc.perc.participant import EKTKeyInstalled
-from sipperc.srtp.key_derivation import SessionKeys
-from tests.interop.perc_processes import (
-    ServerProcess,
-    free_port,
-    search_memory,
-    search_text,
-)
+from tests.interop.perc_processes import ROOT
 from tests.perc.conference import Conference, Servers, until, wait
 
 KD_READY = "listening for focus connections"
 MD_READY = "tunnel TLS established"
-
-
-def needles(members) -> dict[str, bytes]:
-    """Every end-to-end secret of the run, and what the media layer derived from them."""
-    found: dict[str, bytes] = {}
-    for member in members:
-        audit = member.participant.key_audit()
-        for i, key in enumerate(audit.ekt_keys):
-            found[f"{member.name} EKT key {i}"] = key
-        for i, salt in enumerate(audit.shared_salts):
-            found[f"{member.name} shared salt {i}"] = salt
-        for i, half in enumerate(audit.dtls_inner_halves):
-            found[f"{member.name} DTLS inner half {i}"] = half
-        for i, key in enumerate(audit.sender_keys):
-            found[f"{member.name} media key {i}"] = key
-            for j, salt in enumerate(audit.shared_salts):
-                derived = SessionKeys.derive(key, salt, rtcp=False, authentication_key_length=0)
-                found[f"{member.name} media key {i} session key (salt {j})"] = \
-                    derived.encryption_key
-    return found
 
 
 @pytest.mark.interop
@@ -81,12 +57,12 @@ class PercConferenceProcessTests(TestCase):
         self.leak_file = self.directory / "leak.hex"
         self.kd = ServerProcess("keyserver", ["-m", "sipperc", "--log-format", "json",
                                               "keyserver", "--config", str(kd_config)],
-                                self.directory / "keyserver.log")
+                                self.directory / "keyserver.log", cwd=ROOT)
         self.md = ServerProcess("distributor", ["tests/interop/leak_seeding_distributor.py",
                                                 "--log-format", "json", "distributor",
                                                 "--config", str(md_config)],
                                 self.directory / "distributor.log",
-                                env={"SIPPERC_TEST_LEAK_FILE": str(self.leak_file)})
+                                env={"SIPPERC_TEST_LEAK_FILE": str(self.leak_file)}, cwd=ROOT)
         self.addCleanup(self.kd.kill)
         self.addCleanup(self.md.kill)
 
@@ -184,7 +160,8 @@ class PercConferenceProcessTests(TestCase):
         assert set(associations.values()) == {2}  # one handshake each for the KD restart
 
         # 6. The Media Distributor never held an end-to-end key, nor the EKT key.
-        secrets_of_the_run = needles(conference.members.values())
+        secrets_of_the_run = conference_secrets(
+            (m.name, m.participant.key_audit()) for m in conference.members.values())
         assert len(secrets_of_the_run) > 100
         in_memory, searched = search_memory(self.md.pid, secrets_of_the_run)
         assert searched > 10_000_000

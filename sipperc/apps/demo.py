@@ -1,0 +1,763 @@
+"""Run a whole PERC conference on this machine and check that it kept its promise.
+
+``sipperc demo`` (``scripts/demo`` from a checkout) makes demo certificates
+(``scripts/demo-certs``) and configurations in an output directory, starts the Key Distributor
+and the Media Distributor as their own processes on 127.0.0.1 ports it picks, then joins
+participants, each speaking its own voice from ``audio/voices/``. One of them leaves half-way
+and a newcomer joins, so both rekeys (RFC 8871 §4.5.2) happen in front of you. While it runs it
+shows what each component does: servers up, each participant's DTLS association with the Key
+Distributor (through the Media Distributor, RFC 9185) and its EKT key epoch (SPI, RFC 8870),
+the roster as the Key Distributor keeps it, packets per second at the participants and at the
+Media Distributor.
+
+Then the verdict, which sets the exit status (0 only if every part holds):
+
+- every participant decrypted and decoded every other one it shared the room with: each
+  per-source recording matches that speaker's voice (normalised cross-correlation,
+  :mod:`sipperc.media.voice_match`) and no other voice better;
+- the leave and the join each made a new EKT key that every member then in the room
+  installed, and that the one who had left never got;
+- the Media Distributor never held an end-to-end secret: every EKT key, shared salt, media
+  key and derived session key the participants report is searched for in its memory and its
+  log (:mod:`sipperc.apps.leak_search`); the Key Distributor's log and state file are searched
+  too (it holds keys, but never writes them);
+- every server stopped cleanly when told to.
+
+Everything it wrote stays in the output directory: ``heard/LISTENER/from-SPEAKER.wav`` (what
+each participant decoded from each other one), ``heard/LISTENER/mix.wav`` (what it would play),
+the servers' configurations and certificates, ``logs/``, and ``verdict.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TextIO
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall, deferLater
+from twisted.logger import (
+    FilteringLogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    globalLogPublisher,
+)
+from twisted.python.failure import Failure
+
+from sipperc.apps.leak_search import conference_secrets, search_memory, search_text
+from sipperc.apps.server_process import JsonLogFollower, ServerExitedError, ServerProcess, free_port
+from sipperc.config import parse_config
+from sipperc.dtls import Fingerprint, Identity
+from sipperc.log import LineObserver
+from sipperc.media.audio_port import AudioSink
+from sipperc.media.negotiated import NegotiatedFormat, NegotiatedMedia
+from sipperc.media.resample import Resampler
+from sipperc.media.voice_match import LoopedVoice
+from sipperc.media.wav_file import WavFileSink, WavFileSource, read_wav
+from sipperc.perc.focus_interface import Refused
+from sipperc.perc.focus_service import FocusInterfaceClient
+from sipperc.perc.key_distributor import ParticipantAnnouncement
+from sipperc.perc.participant import (
+    AssociationEstablished,
+    AssociationLost,
+    EKTKeyInstalled,
+    Participant,
+    ParticipantEvent,
+    PercSessionParameters,
+)
+from sipperc.perc.participant_endpoint import ParticipantEndpoint
+from sipperc.perc.tunnel_service import ReconnectBackoff
+from sipperc.perc.tunnel_tls import load_mutual_tls
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+DEMO_CERTS = CHECKOUT / "scripts" / "demo-certs"
+VOICES = CHECKOUT / "audio" / "voices"
+NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
+ROOM = "design-review"
+ROOM_NAME = "Design review"
+KD_READY = "listening for focus connections"
+MD_READY = "tunnel TLS established"
+MATCH_THRESHOLD = 0.7
+"""A recording scores at least this against its speaker's voice (G.711 gives about 0.95)."""
+MATCH_MARGIN = 0.2
+"""... and beats every other voice by this much (different voices score about 0.3)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPlan:
+    """What to run: how many participants, for how long, where the output goes."""
+
+    participants: int = 4
+    seconds: float = 20.0
+    output: Path | None = None
+    refuse: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.participants <= len(NAMES) - 1:
+            raise ValueError(f"--participants: 2 to {len(NAMES) - 1}")
+        if not 8 <= self.seconds <= 3600:
+            raise ValueError("--seconds: 8 to 3600")
+        unknown = set(self.refuse) - set(self.names)
+        if unknown:
+            raise ValueError(f"--refuse: {', '.join(sorted(unknown))} would not be in this "
+                             f"conference (its participants: {', '.join(self.names)})")
+        if set(self.refuse) == set(self.names):
+            raise ValueError("--refuse: at least one participant must be let in")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The participants in order of arrival; the last one joins after the leave."""
+        return NAMES[:self.participants + 1]
+
+    @property
+    def leaver(self) -> str:
+        """Who leaves half-way: the last of the first group."""
+        return self.names[self.participants - 1]
+
+    @property
+    def newcomer(self) -> str:
+        """Who joins after the leave."""
+        return self.names[-1]
+
+
+@dataclass(eq=False)
+class Attendee:
+    """One participant of the demo and what happened to it."""
+
+    name: str
+    identity: Identity
+    voice: Path
+    participant: Participant | None = None
+    endpoint: ParticipantEndpoint | None = None
+    port: Any = None
+    joined_at: float | None = None
+    left_at: float | None = None
+    refused: str | None = None
+    spis: list[int] = field(default_factory=list)
+    sent_before: int = 0
+    received_before: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        """In the room now: started and not gone."""
+        return self.joined_at is not None and self.left_at is None
+
+    def packets_since_last(self) -> tuple[int, int]:
+        """RTP packets sent and received since the previous call.
+
+        Received packets are counted per remote source, since a source that left drops out
+        of the statistics.
+        """
+        if self.participant is None:
+            return 0, 0
+        media = self.participant.statistics().media
+        sent = media.send.packets_sent - self.sent_before
+        self.sent_before = media.send.packets_sent
+        received = 0
+        for source in media.receive:
+            received += max(0, source.packets_received
+                            - self.received_before.get(source.ssrc, 0))
+            self.received_before[source.ssrc] = source.packets_received
+        return sent, received
+
+
+@dataclass(frozen=True, slots=True)
+class Hearing:
+    """What one participant's recording of another is, by voice."""
+
+    listener: str
+    speaker: str
+    score: float
+    """Match against the speaker's own voice (0: nothing recorded)."""
+    best_other: tuple[str, float] | None
+    """The best-matching other voice, if any recording exists."""
+
+    @property
+    def holds(self) -> bool:
+        """Decrypted, decoded, and the speaker's voice rather than anyone else's."""
+        other = self.best_other[1] if self.best_other is not None else 0.0
+        return self.score >= MATCH_THRESHOLD and self.score - other >= MATCH_MARGIN
+
+
+@dataclass(frozen=True, slots=True)
+class Rekey:
+    """A new EKT key the Key Distributor reported in its log."""
+
+    at: float
+    spi: int
+    why: str
+    recipients: int
+
+
+@dataclass(slots=True)
+class Verdict:
+    """Every check of the run, each with the lines that explain it."""
+
+    checks: list[tuple[str, bool, list[str]]] = field(default_factory=list)
+
+    def add(self, name: str, holds: bool, lines: list[str]) -> None:
+        """Record one check."""
+        self.checks.append((name, holds, lines))
+
+    @property
+    def holds(self) -> bool:
+        """True if there are checks and every one holds."""
+        return bool(self.checks) and all(holds for _, holds, _ in self.checks)
+
+    def as_json(self) -> dict[str, Any]:
+        """For ``verdict.json``."""
+        return {"holds": self.holds,
+                "checks": [{"check": name, "holds": holds, "details": lines}
+                           for name, holds, lines in self.checks]}
+
+
+class ConferenceDemo:
+    """The whole demo (see the module docstring); :meth:`run` returns the :class:`Verdict`."""
+
+    def __init__(self, plan: DemoPlan, reactor: Any, out: TextIO, output: Path) -> None:
+        self.plan = plan
+        self.reactor = reactor
+        self.out = out
+        self.output = output
+        self.started = reactor.seconds()
+        self.attendees = {name: Attendee(name, Identity.generate(name),
+                                         VOICES / f"{name}.wav") for name in plan.names}
+        self.speakers: dict[int, str] = {}
+        self.servers: list[ServerProcess] = []
+        self.followers: dict[str, JsonLogFollower] = {}
+        self.focus: FocusInterfaceClient | None = None
+        self.media_distributor: tuple[str, int] = ("127.0.0.1", 0)
+        self.roster: list[str] = []
+        self.rekeys: list[Rekey] = []
+        self.announced_spis: set[int] = set()
+        self.md_samples: list[tuple[float, int, int]] = []
+        self.loops: list[LoopingCall] = []
+        self.last_status = self.started
+        self.media = NegotiatedMedia([NegotiatedFormat(0, "PCMU", 8000)], 0.02)
+        self.record_rate = 8000
+        self.ending = False
+
+    # -- output ---------------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        """One progress line, stamped with the seconds since the start."""
+        elapsed = self.reactor.seconds() - self.started
+        self.out.write(f"[{elapsed:5.1f}s] {text}\n")
+        self.out.flush()
+
+    # -- the run --------------------------------------------------------------------------------
+
+    async def run(self) -> Verdict:
+        """Set up, hold the conference, check it; the servers are stopped before returning."""
+        plan = self.plan
+        self.say(f"PERC conference demo: {plan.participants} participants, then "
+                 f"{plan.leaver} leaves and {plan.newcomer} joins; {plan.seconds:g} s; "
+                 f"output in {self.output}")
+        self._prepare()
+        await self._start_servers()
+        self.loops = [LoopingCall(self._poll_logs), LoopingCall(self._status)]
+        self.loops[0].clock = self.loops[1].clock = self.reactor
+        self.loops[0].start(0.05)
+        self.loops[1].start(max(2.0, plan.seconds / 8), now=False)
+        await self._connect_focus()
+
+        start = self.reactor.seconds()
+        for name in plan.names[:plan.participants]:
+            await self._join(self.attendees[name])
+            await self._sleep(0.5)
+        await self._sleep_until(start + 0.4 * plan.seconds)
+        await self._leave(self.attendees[plan.leaver], "leaving early")
+        await self._sleep_until(start + 0.55 * plan.seconds)
+        await self._join(self.attendees[plan.newcomer])
+        await self._sleep_until(start + plan.seconds)
+
+        for loop in self.loops[1:]:
+            loop.stop()
+        if self.reactor.seconds() - self.last_status > 1.0:
+            self._status()
+        self.ending = True
+        self.say("time is up: everyone hangs up")
+        for attendee in self.attendees.values():
+            if attendee.active:
+                await self._leave(attendee, "demo over", quiet=True)
+        await self._sleep(0.5)
+        self._poll_logs()
+        self.loops[0].stop()
+        self.loops = []
+
+        verdict = Verdict()
+        self.say("checking what each participant recorded against every voice")
+        self._check_audio(verdict)
+        self._check_rekeys(verdict)
+        self._check_key_leaks(verdict)
+        if self.focus is not None:
+            await self.focus.stopService()
+            self.focus = None
+        self._check_stop(verdict)
+        (self.output / "verdict.json").write_text(json.dumps(verdict.as_json(), indent=2) + "\n")
+        return verdict
+
+    def abort(self) -> None:
+        """Interrupted (Ctrl-C, SIGTERM): participants hang up; servers are stopped after."""
+        for loop in self.loops:
+            if loop.running:
+                loop.stop()
+        for attendee in self.attendees.values():
+            if attendee.active and attendee.endpoint is not None:
+                attendee.endpoint.leave("interrupted")
+                attendee.left_at = self.reactor.seconds()
+
+    def stop_servers(self) -> list[tuple[str, int | None]]:
+        """SIGTERM to every server still running, newest first; their exit statuses."""
+        return [(server.name, server.stop()) for server in reversed(self.servers)]
+
+    # -- setting up -----------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        (self.output / "logs").mkdir(parents=True, exist_ok=True)
+        (self.output / "heard").mkdir(exist_ok=True)
+        if not DEMO_CERTS.exists():
+            raise DemoError(f"{DEMO_CERTS} is missing: sipperc demo runs from a source checkout")
+        subprocess.run([str(DEMO_CERTS), str(self.output / "certs")], check=True,  # noqa: S603
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        listed = [a for a in self.attendees.values() if a.name not in self.plan.refuse]
+        self.say(f"certificates: demo CA, Key Distributor, Media Distributor, focus, and the "
+                 f"conference's DTLS identity CN={ROOM_NAME!r} (scripts/demo-certs); "
+                 f"conference policy lists {len(listed)} participant certificates"
+                 + (f", not {', '.join(self.plan.refuse)}'s" if self.plan.refuse else ""))
+        tunnel, focus = free_port(), free_port()
+        media = free_port(socket.SOCK_DGRAM)
+        self.ports = {"tunnel": tunnel, "focus": focus, "media": media}
+        self.media_distributor = ("127.0.0.1", media)
+        entries = "".join(f"      - name: {a.name}\n"
+                          f"        fingerprint: \"{a.identity.fingerprint}\"\n" for a in listed)
+        (self.output / "conferences.yaml").write_text(
+            "# Written by sipperc demo: configs/conferences.yaml explains every setting.\n"
+            "conferences:\n"
+            f"  {ROOM}:\n"
+            f"    name: {ROOM_NAME}\n"
+            f"    certificate: certs/{ROOM}.pem\n"
+            f"    private_key: certs/{ROOM}.key\n"
+            "    admission: listed\n"
+            "    participants:\n" + entries +
+            "    rekey: {on_join: true, on_leave: true, interval: false}\n")
+        (self.output / "keyserver.yaml").write_text(
+            "# Written by sipperc demo: configs/keyserver.yaml explains every setting.\n"
+            "conferences: conferences.yaml\n"
+            "state_file: kd-state.json\n"
+            "tunnel:\n"
+            f"  listen: {{host: 127.0.0.1, port: {tunnel}}}\n"
+            "  tls:\n"
+            "    certificate: certs/kd-tunnel.pem\n"
+            "    private_key: certs/kd-tunnel.key\n"
+            "    peer: {ca: certs/demo-ca.pem, names: [md.sipperc.test]}\n"
+            "focus:\n"
+            f"  listen: {{host: 127.0.0.1, port: {focus}}}\n"
+            "  tls:\n"
+            "    certificate: certs/kd-focus.pem\n"
+            "    private_key: certs/kd-focus.key\n"
+            "    peer: {ca: certs/demo-ca.pem, names: [focus.sipperc.test]}\n")
+        (self.output / "distributor.yaml").write_text(
+            "# Written by sipperc demo: configs/distributor.yaml explains every setting.\n"
+            f"key_distributor: {{host: 127.0.0.1, port: {tunnel}}}\n"
+            "tls:\n"
+            "  certificate: certs/md.pem\n"
+            "  private_key: certs/md.key\n"
+            "  peer: {ca: certs/demo-ca.pem, names: [kd.sipperc.test]}\n"
+            "rooms:\n"
+            f"  {ROOM}:\n"
+            f"    listen: {{host: 127.0.0.1, port: {media}}}\n"
+            f"    last_n: {len(self.plan.names)}\n"
+            "rtcp_interval: 1\n"
+            "statistics_interval: 1\n"
+            "reconnect: {initial: 0.1, maximum: 1}\n")
+        (self.output / "focus-interface.yaml").write_text(
+            "# Written by sipperc demo: how it reaches the Key Distributor's focus interface.\n"
+            "tls:\n"
+            "  certificate: certs/focus.pem\n"
+            "  private_key: certs/focus.key\n"
+            "  peer: {ca: certs/demo-ca.pem, names: [kd.sipperc.test]}\n")
+        log = (self.output / "logs" / "demo.log").open("a")
+        globalLogPublisher.addObserver(FilteringLogObserver(
+            LineObserver(log, "text"), [LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)]))
+
+    async def _start_servers(self) -> None:
+        logs = self.output / "logs"
+        for name, command, marker, what in (
+                ("keyserver", "keyserver", KD_READY,
+                 f"Key Distributor up: RFC 9185 tunnel on 127.0.0.1:{self.ports['tunnel']}, "
+                 f"focus interface on 127.0.0.1:{self.ports['focus']}"),
+                ("distributor", "distributor", MD_READY,
+                 f"Media Distributor up: room {ROOM} on udp 127.0.0.1:{self.ports['media']}, "
+                 f"tunnel to the Key Distributor (mutual TLS 1.3) established")):
+            server = ServerProcess(name, ["-m", "sipperc", "--log-format", "json", command,
+                                          "--config", str(self.output / f"{name}.yaml")],
+                                   logs / f"{name}.log", cwd=self.output)
+            self.servers.append(server)
+            server.start()
+            self.followers[name] = JsonLogFollower(server.log)
+            await self._until(partial(server.ready, marker), 30, f"{name} ready")
+            self.say(f"{what} (pid {server.pid}, log {server.log.relative_to(self.output)})")
+
+    async def _connect_focus(self) -> None:
+        """Stand in for the SIP focus: announce each participant to the Key Distributor."""
+        path = self.output / "focus-interface.yaml"
+        tls = load_mutual_tls(parse_config(path.read_text(), str(path)).require("tls"))
+        self.focus = FocusInterfaceClient.to_host(
+            "127.0.0.1", self.ports["focus"], tls, reactor=self.reactor,
+            backoff=ReconnectBackoff(0.1, 1.0, 0.5))
+        self.focus.startService()
+        focus = self.focus
+        await self._until(lambda: focus.connected, 10, "the focus interface")
+        self.say("focus connected to the Key Distributor's focus interface (mutual TLS 1.3)")
+
+    # -- joining and leaving --------------------------------------------------------------------
+
+    async def _join(self, attendee: Attendee) -> None:
+        assert self.focus is not None
+        local_tls_id = secrets.token_urlsafe(18).encode()
+        answer = await self.focus.announce(ParticipantAnnouncement(
+            ROOM, attendee.name, local_tls_id, (Fingerprint.parse(attendee.identity.fingerprint),),
+            identity=f"sip:{attendee.name}@sipperc.test"))
+        if isinstance(answer, Refused):
+            attendee.refused = answer.reason
+            self.say(f"{attendee.name} is refused by the Key Distributor: {answer.reason}")
+            return
+        session = PercSessionParameters(
+            media_distributor=self.media_distributor,
+            key_distributor_fingerprints=(answer.key_distributor_fingerprint,),
+            key_distributor_tls_id=answer.key_distributor_tls_id,
+            local_tls_id=local_tls_id)
+        participant = Participant(attendee.identity, session, self.media,
+                                  now=self.reactor.seconds(), audit_keys=True,
+                                  statistics_interval=None)
+        self.speakers[participant.ssrc] = attendee.name
+        heard = self.output / "heard" / attendee.name
+        heard.mkdir(exist_ok=True)
+        rate = self.record_rate = participant.rtp.receiver.sample_rate
+        attendee.participant = participant
+        attendee.endpoint = ParticipantEndpoint(
+            participant, WavFileSource(attendee.voice, loop=True),
+            WavFileSink(heard / "mix.wav", rate),
+            source_sink=lambda ssrc: self._recorder(heard, ssrc, rate),
+            reactor=self.reactor, on_event=lambda event: self._event(attendee, event))
+        attendee.port = self.reactor.listenUDP(0, attendee.endpoint, interface="127.0.0.1")
+        attendee.joined_at = self.reactor.seconds()
+        self.say(f"{attendee.name} joins: SSRC {participant.ssrc:08x}, speaking "
+                 f"{attendee.voice.relative_to(CHECKOUT)}")
+
+    def _recorder(self, directory: Path, ssrc: int, rate: int) -> AudioSink:
+        speaker = self.speakers.get(ssrc, f"ssrc-{ssrc:08x}")
+        return WavFileSink(directory / f"from-{speaker}.wav", rate)
+
+    async def _leave(self, attendee: Attendee, reason: str, *, quiet: bool = False) -> None:
+        if not attendee.active or attendee.endpoint is None:
+            return
+        attendee.endpoint.leave(reason)
+        attendee.left_at = self.reactor.seconds()
+        await attendee.port.stopListening()
+        if self.focus is not None:
+            await self.focus.withdraw(ROOM, attendee.name)
+        if not quiet:
+            self.say(f"{attendee.name} hangs up (RTCP BYE, DTLS close_notify)")
+
+    # -- what the components report -------------------------------------------------------------
+
+    def _event(self, attendee: Attendee, event: ParticipantEvent) -> None:
+        if isinstance(event, AssociationEstablished):
+            self.say(f"{attendee.name}: DTLS with the Key Distributor (through the Media "
+                     f"Distributor) done: {event.profile.name}, EKT {event.ekt_cipher.name}")
+        elif isinstance(event, EKTKeyInstalled):
+            attendee.spis.append(event.spi)
+            members = [a for a in self.attendees.values() if a.active]
+            if (not self.ending and event.spi not in self.announced_spis
+                    and all(a.spis and a.spis[-1] == event.spi for a in members)):
+                self.announced_spis.add(event.spi)
+                self.say(f"EKT key epoch SPI {event.spi}: all {len(members)} in the room keyed "
+                         f"({' '.join(a.name for a in members)})")
+        elif isinstance(event, AssociationLost) and event.retry_at is not None:
+            self.say(f"{attendee.name}: association lost ({event.reason}); retrying")
+
+    def _poll_logs(self) -> None:
+        for server in self.servers:
+            if server.process is not None and server.process.poll() is not None:
+                server.check_running()
+        for event in self.followers["keyserver"].new_events():
+            self._key_distributor_event(event)
+        for event in self.followers["distributor"].new_events():
+            if event.get("message") == "room statistics" and event.get("conference") == ROOM:
+                self.md_samples.append((float(event.get("time", 0.0)),
+                                        int(event.get("packets_in", 0)),
+                                        int(event.get("copies_out", 0))))
+                del self.md_samples[:-2]
+
+    def _key_distributor_event(self, event: dict[str, Any]) -> None:
+        message = str(event.get("message", ""))
+        who = str(event.get("participant", "?"))
+        if message == "endpoint admitted":
+            if who not in self.roster:
+                self.roster.append(who)
+            self.say(f"Key Distributor admits {who} (certificate checked in DTLS); "
+                     f"roster: {' '.join(self.roster)}")
+        elif message.startswith("endpoint refused"):
+            self.say(f"Key Distributor refuses {who}: {event.get('reason', '')}")
+        elif message == "endpoint left":
+            if who in self.roster:
+                self.roster.remove(who)
+            self.say(f"Key Distributor: {who} left; roster: {' '.join(self.roster) or '-'}")
+        elif message.startswith("new EKT key") and event.get("conference") == ROOM:
+            rekey = Rekey(float(event.get("time", 0.0)), int(event.get("spi", 0)),
+                          str(event.get("why", "")), int(event.get("recipients", 0)))
+            self.rekeys.append(rekey)
+            self.say(f"Key Distributor: new EKT key SPI {rekey.spi} ({rekey.why}), sent to "
+                     f"{rekey.recipients} endpoint(s)")
+
+    def _status(self) -> None:
+        now = self.reactor.seconds()
+        span = max(now - self.last_status, 1e-3)
+        self.last_status = now
+        sent = received = 0
+        members = [a for a in self.attendees.values() if a.active]
+        for attendee in self.attendees.values():
+            s, r = attendee.packets_since_last()
+            sent += s
+            received += r
+        spis = sorted({a.spis[-1] for a in members if a.spis})
+        line = (f"status: {len(members)} in the room ({' '.join(a.name for a in members)}) | "
+                f"SPI {'/'.join(map(str, spis)) or '-'} | participants send "
+                f"{sent / span:.0f} pkt/s, receive {received / span:.0f}")
+        if len(self.md_samples) == 2:
+            (t0, in0, out0), (t1, in1, out1) = self.md_samples
+            if t1 > t0:
+                line += (f" | Media Distributor in {(in1 - in0) / (t1 - t0):.0f} pkt/s, "
+                         f"out {(out1 - out0) / (t1 - t0):.0f}")
+        self.say(line)
+
+    # -- the verdict ----------------------------------------------------------------------------
+
+    def _check_audio(self, verdict: Verdict) -> None:
+        voices: dict[str, LoopedVoice] = {}
+        rate = self.record_rate
+        for name, attendee in self.attendees.items():
+            pcm, voice_rate = read_wav(attendee.voice)
+            voices[name] = LoopedVoice(Resampler(voice_rate, rate).process(pcm)
+                                       if voice_rate != rate else pcm, rate)
+        hearings: list[Hearing] = []
+        lines: list[str] = []
+        for listener in self.attendees.values():
+            heard = []
+            for speaker in self.attendees.values():
+                if speaker is listener or not _overlap(listener, speaker):
+                    continue
+                hearing = self._hearing(listener, speaker, voices)
+                hearings.append(hearing)
+                heard.append(f"{speaker.name} {hearing.score:.2f}"
+                             + ("" if hearing.holds else " (FAILED)"))
+            problem = listener.refused and f"refused: {listener.refused}"
+            lines.append(f"{listener.name} heard " + (", ".join(heard) or "nobody")
+                         + (f" [{problem}]" if problem else ""))
+        missing = [a.name for a in self.attendees.values() if a.joined_at is None]
+        holds = bool(hearings) and all(h.holds for h in hearings) and not missing
+        good = sum(h.holds for h in hearings)
+        verdict.add("audio", holds, [
+            f"{good} of {len(hearings)} streams decrypted, decoded and recognised as their "
+            f"speaker's voice (correlation >= {MATCH_THRESHOLD}, ahead of every other voice by "
+            f">= {MATCH_MARGIN})"
+            + (f"; never in the room: {', '.join(missing)}" if missing else ""), *lines])
+
+    def _hearing(self, listener: Attendee, speaker: Attendee,
+                 voices: dict[str, LoopedVoice]) -> Hearing:
+        path = self.output / "heard" / listener.name / f"from-{speaker.name}.wav"
+        if not path.exists():
+            return Hearing(listener.name, speaker.name, 0.0, None)
+        recording, _ = read_wav(path)
+        score = voices[speaker.name].match(recording)
+        others = [(name, voice.match(recording)) for name, voice in voices.items()
+                  if name != speaker.name]
+        return Hearing(listener.name, speaker.name, score, max(others, key=lambda o: o[1]))
+
+    def _check_rekeys(self, verdict: Verdict) -> None:
+        plan = self.plan
+        leaver, newcomer = self.attendees[plan.leaver], self.attendees[plan.newcomer]
+        lines: list[str] = []
+        holds = True
+        for who, attendee, why, when in (("leave", leaver, "leave", leaver.left_at),
+                                         ("join", newcomer, "join", newcomer.joined_at)):
+            rekey = next((r for r in self.rekeys if r.why == why and when is not None
+                          and r.at >= when - 0.5), None)
+            if rekey is None:
+                holds = False
+                lines.append(f"{who} of {attendee.name}: no new EKT key for it")
+                continue
+            present = [a for a in self.attendees.values()
+                       if a.joined_at is not None and a.joined_at <= rekey.at
+                       and a is not leaver and (a.left_at is None or a.left_at > rekey.at)]
+            lacking = [a.name for a in present if rekey.spi not in a.spis]
+            leaked = rekey.spi in leaver.spis
+            holds = holds and not lacking and not leaked
+            lines.append(f"{who} of {attendee.name}: new EKT key SPI {rekey.spi}, installed by "
+                         f"{len(present) - len(lacking)} of {len(present)} in the room"
+                         + (f" (not {', '.join(lacking)})" if lacking else "")
+                         + (f"; {leaver.name} (gone) got it too!" if leaked else
+                            f"; {leaver.name} (gone) never got it"))
+        verdict.add("rekey", holds, lines)
+
+    def _check_key_leaks(self, verdict: Verdict) -> None:
+        held = [(a.name, a.participant.key_audit()) for a in self.attendees.values()
+                if a.participant is not None]
+        needles = conference_secrets(held)
+        md = next(s for s in self.servers if s.name == "distributor")
+        self.say(f"searching the Media Distributor's memory and log for the {len(needles)} "
+                 f"end-to-end secrets the participants held")
+        lines = []
+        holds = bool(needles)
+        try:
+            in_memory, searched = search_memory(md.pid, needles)
+            holds = holds and not in_memory
+            lines.append(f"Media Distributor memory: {searched / 1e6:.0f} MB searched, "
+                         + (f"FOUND {', '.join(sorted(in_memory))}" if in_memory
+                            else "none found"))
+        except (PermissionError, ProcessLookupError, FileNotFoundError) as error:
+            lines.append(f"Media Distributor memory: not searchable here ({error})")
+        for name, path in (("Media Distributor log", md.log),
+                           ("Key Distributor log", self.output / "logs" / "keyserver.log"),
+                           ("Key Distributor state file", self.output / "kd-state.json")):
+            if not path.exists():
+                continue
+            found = search_text(path, needles)
+            holds = holds and not found
+            lines.append(f"{name} ({path.stat().st_size / 1e3:.0f} kB): "
+                         + (f"FOUND {', '.join(sorted(found))}" if found else "none found"))
+        verdict.add("keys", holds, [
+            f"{len(needles)} end-to-end secrets of the run (EKT keys, shared salts, media keys, "
+            f"session keys, DTLS inner halves) searched for, raw, hex and base64:", *lines])
+
+    def _check_stop(self, verdict: Verdict) -> None:
+        statuses = self.stop_servers()
+        holds = all(status == 0 for _, status in statuses)
+        verdict.add("servers", holds, [", ".join(f"{name} exited with {status}"
+                                                 for name, status in statuses)])
+
+    # -- time -----------------------------------------------------------------------------------
+
+    def _sleep(self, seconds: float) -> Deferred[None]:
+        return deferLater(self.reactor, max(0.0, seconds), lambda: None)
+
+    def _sleep_until(self, when: float) -> Deferred[None]:
+        return self._sleep(when - self.reactor.seconds())
+
+    async def _until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = self.reactor.seconds() + timeout
+        while not predicate():
+            if self.reactor.seconds() > deadline:
+                raise DemoError(f"{what}: not within {timeout:g} s")
+            await self._sleep(0.05)
+
+
+class DemoError(RuntimeError):
+    """The demo could not run (a server did not start, a file is missing)."""
+
+
+def _overlap(a: Attendee, b: Attendee) -> bool:
+    """Whether two participants were ever in the room together (the refused: expected)."""
+    if a.refused or b.refused:
+        return True
+    if a.joined_at is None or b.joined_at is None:
+        return True  # expected to meet; never joined, so the check fails for them
+    a_end = a.left_at if a.left_at is not None else float("inf")
+    b_end = b.left_at if b.left_at is not None else float("inf")
+    return max(a.joined_at, b.joined_at) < min(a_end, b_end)
+
+
+def _print_verdict(verdict: Verdict, out: TextIO, output: Path) -> None:
+    out.write("\nverdict:\n")
+    for name, holds, lines in verdict.checks:
+        mark = "ok  " if holds else "FAIL"
+        first, *rest = lines or [""]
+        out.write(f"  [{mark}] {name:<8} {first}\n")
+        for line in rest:
+            out.write(f"         {'':<8}   {line}\n")
+    out.write(f"\nrecordings: {output}/heard/LISTENER/from-SPEAKER.wav and mix.wav; logs: "
+              f"{output}/logs/; verdict: {output}/verdict.json\n")
+    out.write("PASS: PERC kept its promise\n" if verdict.holds else
+              "FAIL: see the checks marked FAIL above\n")
+    out.flush()
+
+
+# -- the sipperc sub-command ------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options: size, length, output directory, and a refused participant for a failing run."""
+    parser.add_argument("--participants", type=int, default=4, metavar="N",
+                        help="participants at the start, 2 to 7 (default 4); one of them "
+                             "leaves half-way and one more joins")
+    parser.add_argument("--seconds", type=float, default=20.0, metavar="S",
+                        help="how long the conference runs, 8 to 3600 (default 20)")
+    parser.add_argument("--output", type=Path, metavar="DIR",
+                        help="where recordings, logs, configurations and the verdict go "
+                             "(default: a new directory under /tmp)")
+    parser.add_argument("--refuse", action="append", default=[], metavar="NAME",
+                        help="leave NAME out of the conference policy, so the Key Distributor "
+                             "refuses it: the verdict must then fail (checks the checks)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo on the global reactor; 0 only if the verdict holds."""
+    from twisted.internet import reactor  # noqa: PLC0415
+
+    from sipperc.cli import ExitCode  # noqa: PLC0415 - the CLI imports this module lazily
+
+    try:
+        plan = DemoPlan(args.participants, args.seconds, args.output, tuple(args.refuse))
+    except ValueError as problem:
+        print(f"sipperc demo: {problem}", file=sys.stderr)
+        return ExitCode.USAGE
+    output = plan.output or Path(tempfile.mkdtemp(
+        prefix=time.strftime("sipperc-demo-%Y%m%d-%H%M%S-")))
+    output = output.resolve()
+    demo = ConferenceDemo(plan, reactor, sys.stdout, output)
+    outcome: list[Verdict | Failure] = []
+
+    def finished(result: Verdict | Failure) -> None:
+        outcome.append(result)
+        if reactor.running:
+            reactor.stop()
+
+    def start() -> None:
+        Deferred.fromCoroutine(demo.run()).addBoth(finished)
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", demo.abort)
+    try:
+        reactor.run()
+    finally:
+        demo.stop_servers()
+    if not outcome:
+        print(f"\nsipperc demo: interrupted; every process stopped; output so far in {output}",
+              file=sys.stderr)
+        return 130
+    result = outcome[0]
+    if isinstance(result, Failure):
+        error = result.value
+        if isinstance(error, DemoError | ServerExitedError | subprocess.CalledProcessError):
+            print(f"sipperc demo: {error}", file=sys.stderr)
+            return ExitCode.FAILURE
+        print(f"sipperc demo: internal error: {result.getTraceback()}", file=sys.stderr)
+        return ExitCode.SOFTWARE
+    _print_verdict(result, sys.stdout, output)
+    return ExitCode.OK if result.holds else ExitCode.FAILURE
+
+
+__all__ = ["ConferenceDemo", "DemoError", "DemoPlan", "Hearing", "Verdict", "add_arguments",
+           "run"]
