@@ -172,7 +172,7 @@ class FocusServer(Service):
         client = FocusInterfaceClient.to_host(
             config.key_distributor_host, config.key_distributor_port, config.tls,
             reactor=reactor, focus_name=f"sipperc-focus@{config.settings.domain}",
-            backoff=ReconnectBackoff(0.25, 2.0, 5.0))
+            backoff=ReconnectBackoff(0.25, 2.0, 2.0))
         self.focus = SipFocus(config.settings, client, reactor=reactor)
         self._ready = Readiness()
 

@@ -43,6 +43,14 @@ from twisted.logger import Logger
 from sipperc.dtls import Identity
 from sipperc.media.audio_port import AudioSink, AudioSource
 from sipperc.media.negotiated import NegotiatedMedia
+from sipperc.perc.conference_info import (
+    CONTENT_TYPE,
+    EVENT_PACKAGE,
+    ConferenceInfoError,
+    ConferenceRoster,
+    RosterOutcome,
+    parse_conference_info,
+)
 from sipperc.perc.participant import (
     Participant,
     PercSessionParameters,
@@ -71,6 +79,9 @@ from sipperc.sip.user_agent_events import (
     CallRef,
     CallUpdated,
     IncomingCall,
+    NotifyReceived,
+    SubscriptionEnded,
+    SubscriptionRef,
 )
 
 _log = Logger(namespace="sipperc.perc.participant_call")
@@ -231,6 +242,10 @@ class ParticipantCall:
         self.participant: Participant | None = None
         self.endpoint: ParticipantEndpoint | None = None
         self.ended: CallEnded | None = None
+        self.roster = ConferenceRoster()
+        """Who is in the conference, from :meth:`watch_roster`'s NOTIFYs (RFC 4575)."""
+        self.roster_subscription: SubscriptionRef | None = None
+        self._roster_uri: str | None = None
         self._media = _MediaPort()
         self._media_port: IListeningPort | None = None
         self._joining: Deferred[None] | None = None
@@ -275,6 +290,35 @@ class ParticipantCall:
         self.call = self.agent.invite(conference_uri, headers=headers)
         return self._joining
 
+    def watch_roster(self, conference_uri: str) -> SubscriptionRef:
+        """SUBSCRIBE to the conference's roster; :attr:`roster` follows its NOTIFYs.
+
+        A lost NOTIFY (a version gap, RFC 4575 §4.6) subscribes again for the full state.
+        """
+        self.start()
+        assert self.agent is not None
+        self._roster_uri = conference_uri
+        self.roster = ConferenceRoster()
+        self.roster_subscription = self.agent.subscribe(conference_uri, EVENT_PACKAGE,
+                                                        accept=(CONTENT_TYPE,))
+        return self.roster_subscription
+
+    def moderate(self, conference_uri: str, command: str) -> None:
+        """Send a moderator command (``lock``, ``unlock``, ``kick <sip-uri>``) as a MESSAGE.
+
+        Inside our call when we are in this conference's call, else to ``conference_uri``.
+        """
+        self.start()
+        assert self.agent is not None
+        target: CallRef | str = self.call if self.call is not None else conference_uri
+        self.agent.send_message(target, command.encode(), "text/plain;charset=utf-8")
+
+    def add_participant(self, uri: str) -> SubscriptionRef:
+        """Ask the focus to dial ``uri`` into our conference: REFER in our call (RFC 4579)."""
+        if self.agent is None or self.call is None:
+            raise RuntimeError("not in a conference")
+        return self.agent.refer(self.call, uri)
+
     def leave(self, reason: str = "bye") -> None:
         """Say BYE and stop the media (the Key Distributor rekeys the others)."""
         if self.agent is not None and self.call is not None:
@@ -282,8 +326,10 @@ class ParticipantCall:
         self._stop_media(reason)
 
     def stop(self) -> Deferred[Any]:
-        """Leave any call and close our ports."""
+        """Leave any call, end the roster subscription and close our ports."""
         self.leave("stopped")
+        if self.agent is not None and self.roster_subscription is not None:
+            self.agent.unsubscribe(self.roster_subscription)
         port, self._media_port = self._media_port, None
         agent, self.agent = self.agent, None
         stopping = [d for d in (port.stopListening() if port is not None else None,
@@ -311,6 +357,11 @@ class ParticipantCall:
                 joining.callback(None)
         elif isinstance(event, CallUpdated) and event.call == self.call:
             self._negotiated(event.negotiated)
+        elif isinstance(event, NotifyReceived) and event.subscription == self.roster_subscription:
+            self._roster_notify(event)
+        elif isinstance(event, SubscriptionEnded) and \
+                event.subscription == self.roster_subscription:
+            self.roster_subscription = None
         elif isinstance(event, CallEnded) and event.call == self.call:
             self.ended = event
             self.call = None
@@ -320,6 +371,20 @@ class ParticipantCall:
                 joining.errback(JoinRefusedError(event.status_code, event.reason.value))
         if self.on_event is not None:
             self.on_event(event)
+
+    def _roster_notify(self, event: NotifyReceived) -> None:
+        if not event.notification.body:
+            return
+        try:
+            document = parse_conference_info(event.notification.body)
+        except ConferenceInfoError as error:
+            _log.warn("unusable conference-info document: {error}", error=str(error))
+            return
+        if self.roster.apply(document) is RosterOutcome.GAP and self._roster_uri is not None \
+                and self.agent is not None:
+            _log.info("a roster NOTIFY was lost; subscribing again for the full state")
+            self.agent.unsubscribe(event.subscription)
+            self.watch_roster(self._roster_uri)
 
     def _incoming(self, event: IncomingCall) -> None:
         assert self.agent is not None

@@ -7,6 +7,7 @@ Distributor's fingerprint and tls-id, and only once the Key Distributor accepted
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,13 @@ from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 
-from sipperc.perc.participant_call import PCMU
+from sipperc.perc.participant_call import PCMU, JoinRefusedError
 from sipperc.sdp import MediaCapabilities, MediaSecurityPolicy, OfferAnswer, TransportAddress
 from sipperc.sip.twisted_user_agent import TwistedUserAgent
 from sipperc.sip.user_agent import UserAgentConfig
-from sipperc.sip.user_agent_events import CallEnded
+from sipperc.sip.user_agent_events import CallEnded, ReferProgress
 from tests.interop.sip_conference import SipConference
-from tests.perc.conference import until
+from tests.perc.conference import until, wait
 
 
 def plain_phone(on_event):
@@ -70,3 +71,154 @@ class PercSipConferenceTests(TestCase):
         conference.clear()
         yield until(lambda: conference.members["alice"].hears(conference.members["carol"])
                     and conference.members["carol"].hears(conference.members["alice"]), 10)
+
+
+MODERATED = ('    pin: "2468"\n    pin_attempts: 2\n    max_participants: 3\n'
+             "    moderators: [sip:alice@127.0.0.1]\n")
+
+
+@pytest.mark.interop
+class PercSipModerationTests(TestCase):
+    timeout = 180
+
+    def setUp(self):
+        directory = Path(self.mktemp()).resolve()
+        directory.mkdir(parents=True)
+        self.conference = SipConference(directory, room_lines=MODERATED)
+        self.addCleanup(self.conference.kd.kill)
+        self.addCleanup(self.conference.md.kill)
+        self.addCleanup(self.conference.focus.kill)
+        self.addCleanup(self.conference.stop)
+        return self.conference.start()
+
+    @inlineCallbacks
+    def refused(self, name, uri):
+        try:
+            yield self.conference.join(name, uri=uri)
+        except JoinRefusedError as refusal:
+            return refusal.status
+        raise AssertionError(f"{name} was let in")
+
+    def focus_said(self, text):
+        return text in self.conference.focus.log.read_text()
+
+    @inlineCallbacks
+    def test_roster_pin_size_lock_and_kick(self):
+        conference = self.conference
+        with_pin = conference.uri + ";pin=2468"
+        watcher = conference.member("watcher")
+        watcher.call.watch_roster(conference.uri)
+        yield until(lambda: watcher.call.roster.state is not None, 10)
+        assert watcher.call.roster.entities == set()
+
+        # Joins, each seen by the subscriber (partial NOTIFYs, versions in order).
+        for name in ("alice", "bob"):
+            yield conference.join(name, uri=with_pin)
+        yield until(lambda: watcher.call.roster.entities == {"sip:alice@127.0.0.1",
+                                                             "sip:bob@127.0.0.1"}, 10)
+
+        # PINs: missing and wrong are refused; two wrong ones shut the caller out.
+        assert (yield self.refused("eve", conference.uri)) == 403
+        assert (yield self.refused("eve", conference.uri + ";pin=1111")) == 403
+        assert (yield self.refused("eve", conference.uri + ";pin=2222")) == 403
+        assert (yield self.refused("eve", with_pin)) == 403
+        assert self.focus_said("Too Many Wrong PINs")
+
+        # The third participant fills the room; the fourth gets 486.
+        yield conference.join("carol", uri=with_pin)
+        assert (yield self.refused("dave", with_pin)) == 486
+        assert self.focus_said("Conference Full (3 Participants)")
+        yield until(conference.everyone_hears_everyone, 15)
+        roster = watcher.call.roster.state
+        assert roster.user_count == 3 and roster.display_text == "Design review"
+        assert roster.user("sip:carol@127.0.0.1").display_text == "Carol"
+
+        # The moderator removes Bob: BYE to him, withdrawn at the KD, which rekeys the others.
+        alice, bob, carol = (conference.members[n] for n in ("alice", "bob", "carol"))
+        spi = alice.participant.spi
+        alice.call.moderate(conference.uri, "kick sip:bob@127.0.0.1")
+        yield until(lambda: bob.call.ended is not None, 10)
+        assert bob.call.ended.reason.value == "remote-bye"
+        yield until(lambda: alice.participant.spi != spi and carol.participant.spi != spi, 10)
+        yield until(lambda: "sip:bob@127.0.0.1" not in watcher.call.roster.entities, 10)
+        conference.clear()
+        yield until(lambda: alice.hears(carol) and carol.hears(alice), 10)
+
+        # Locked: newcomers are refused; a non-moderator cannot unlock; the moderator can.
+        alice.call.moderate(conference.uri, "lock")
+        yield until(lambda: watcher.call.roster.state.locked is True, 10)
+        assert (yield self.refused("dave", with_pin)) == 403
+        assert self.focus_said("Conference Locked")
+        carol.call.moderate(conference.uri, "unlock")
+        yield until(lambda: self.focus_said("non-moderator"), 10)
+        assert watcher.call.roster.state.locked is True
+        alice.call.moderate(conference.uri, "unlock")
+        yield until(lambda: watcher.call.roster.state.locked is False, 10)
+        conference.members.pop("dave").call.stop()
+        yield conference.join("dave", uri=with_pin)
+        yield until(lambda: watcher.call.roster.entities == {
+            "sip:alice@127.0.0.1", "sip:carol@127.0.0.1", "sip:dave@127.0.0.1"}, 10)
+        yield until(conference.everyone_hears_everyone, 15)
+
+        # Leaving is seen too.
+        carol.call.leave()
+        yield until(lambda: "sip:carol@127.0.0.1" not in watcher.call.roster.entities, 10)
+        assert watcher.call.roster.state.user_count == 2
+
+
+@pytest.mark.interop
+class PercSipRestartAndDialOutTests(TestCase):
+    timeout = 180
+
+    def setUp(self):
+        directory = Path(self.mktemp()).resolve()
+        directory.mkdir(parents=True)
+        self.conference = SipConference(directory)
+        self.addCleanup(self.conference.kd.kill)
+        self.addCleanup(self.conference.md.kill)
+        self.addCleanup(self.conference.focus.kill)
+        self.addCleanup(self.conference.stop)
+        return self.conference.start()
+
+    def spis(self):
+        return {m.name: m.participant.spi for m in self.conference.in_call()}
+
+    @inlineCallbacks
+    def test_key_distributor_restart_reinvites_and_refer_dials_out(self):
+        conference = self.conference
+        for name in ("alice", "bob", "carol"):
+            yield conference.join(name)
+        yield until(conference.everyone_hears_everyone, 15)
+
+        # The KD crashes and comes back: the focus re-INVITEs everyone (no offer), they
+        # handshake with the new KD tls-id and media is keyed by the new KD within 5 s.
+        before = set(self.spis().values())
+        conference.kd.kill()
+        yield wait(1.0)
+        conference.clear()
+        yield wait(0.8)
+        assert conference.everyone_hears_everyone(), "media goes on without the KD"
+        conference.kd.start()
+        yield until(lambda: conference.kd.ready("listening for focus connections"), 30)
+        back = time.monotonic()
+        yield until(lambda: len(set(self.spis().values())) == 1
+                    and set(self.spis().values()).isdisjoint(before), 10)
+        conference.clear()
+        yield until(conference.everyone_hears_everyone, 10)
+        recovery = time.monotonic() - back
+        assert recovery < 5.0, f"media keyed by the restarted KD after {recovery:.1f} s"
+        log = conference.focus.log.read_text()
+        assert log.count("re-INVITE for the Key Distributor's new tls-id") == 3
+        assert {m.participant.statistics().associations for m in conference.in_call()} == {2}
+
+        # REFER: Alice asks the focus to add Erin, who is dialled out and joins the media.
+        erin = conference.member("erin")
+        alice = conference.members["alice"]
+        alice.call.add_participant(erin.call.uri)
+        yield until(lambda: erin.participant is not None and erin.participant.keyed, 10)
+        conference.clear()
+        yield until(conference.everyone_hears_everyone, 15)
+        progress = [e.status.status_code for e in alice.events
+                    if isinstance(e, ReferProgress)]
+        assert progress and progress[-1] == 200
+        print(f"\nKD restart: media keyed by the new KD {recovery:.2f} s after it was back")
