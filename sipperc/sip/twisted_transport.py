@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 from twisted.application.service import Service
 from twisted.internet import ssl
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import (
     IDelayedCall,
     IListeningPort,
@@ -234,12 +235,15 @@ class SipService(Service):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        for connection in list(self._connections.values()):
+        # Done when every port and connection is closed: a connection's timers (idle check,
+        # keepalive) end with it, so nothing of ours is left on the reactor.
+        closing = []
+        for connection in set(self._connections.values()):
+            closing.append(connection.closed)
             connection.transport.loseConnection()  # type: ignore[union-attr]
-        from twisted.internet.defer import gatherResults  # noqa: PLC0415
-
         ports, self._ports = self._ports, []
-        return gatherResults([d for p in ports if (d := p.stopListening()) is not None])
+        closing += [d for p in ports if (d := p.stopListening()) is not None]
+        return gatherResults(closing)
 
     def now(self) -> float:
         """The reactor's clock (seconds)."""
@@ -455,6 +459,8 @@ class _SipStreamProtocol(Protocol):
         self.last_activity = 0.0
         # Sent on a connection we opened before the peer said anything: failed if it drops.
         self.unconfirmed: list[SendMessage] | None = [] if target is not None else None
+        self.closed: Deferred[None] = Deferred()
+        """Fires once the connection is lost (what ``SipService.stopService`` waits for)."""
 
     def connectionMade(self) -> None:
         peer: Any = self.transport.getPeer()  # type: ignore[union-attr]
@@ -516,6 +522,7 @@ class _SipStreamProtocol(Protocol):
                 call.cancel()
         why = "connection lost" if reason is None else str(reason.value)
         self.service._connection_lost(self, why)
+        self.closed.callback(None)
 
 
 class _SipStreamFactory(ClientFactory):

@@ -42,6 +42,39 @@ def snr(sent: np.ndarray, received: np.ndarray, max_lag: int = 4000) -> float:
     return 10.0 * np.log10(float(np.sum(a * a)) / noise)
 
 
+def heard_in_loop(source: np.ndarray, received: np.ndarray, block: int = 800,
+                  search: int = 240) -> np.ndarray:
+    """Per-block SNR (dB) of ``received`` against ``source`` played in a loop.
+
+    For a phone that plays ``source`` in a loop from a moment we do not know, through an
+    adaptive jitter buffer that may drop or repeat a frame now and then (shifting what follows
+    by a few milliseconds): the opening second is found anywhere in the loop by
+    cross-correlation; then each block is compared with the source at every shift within
+    ``search`` samples of where the previous block ended, and the best SNR counts (the best
+    SNR, not the best correlation: voiced speech correlates with itself one pitch period
+    away). Blocks where the source is silent are left out; one entry per block compared.
+    """
+    looped = np.tile(source, 3 + len(received) // len(source)).astype(np.float64)
+    quiet = 0.05 * float(np.sqrt(np.mean(source.astype(np.float64) ** 2)))
+    opening = received[:min(len(received), 10 * block)].astype(np.float64)
+    position = delay(opening, looped[:len(source) + len(opening)], len(source))
+    snrs = []
+    for start in range(0, len(received) - block + 1, block):
+        heard = received[start:start + block].astype(np.float64)
+        low = max(0, position - search)
+        shifts = np.lib.stride_tricks.sliding_window_view(
+            looped[low:position + search + block], block)
+        noise = np.sum((shifts - heard) ** 2, axis=1)
+        energy = np.sum(shifts * shifts, axis=1)
+        best = int(np.argmax(energy / (noise + 1e-9)))
+        sent = shifts[best]
+        position = low + best + block
+        if np.sqrt(np.mean(sent * sent)) < quiet:
+            continue
+        snrs.append(10.0 * np.log10(float(energy[best]) / (float(noise[best]) + 1e-9)))
+    return np.array(snrs)
+
+
 def correlation(sent: np.ndarray, received: np.ndarray, max_lag: int = 4000) -> float:
     """Normalised cross-correlation (1.0: identical shape) after alignment."""
     a, b = aligned(sent, received, max_lag)

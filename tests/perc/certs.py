@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +44,8 @@ class Identity:
 
 
 def make_identity(common_name: str, *, issuer: Identity | None = None, ca: bool = False,
-                  dns_names: tuple[str, ...] = (), expired: bool = False,
-                  key=None) -> Identity:
+                  dns_names: tuple[str, ...] = (), ip_addresses: tuple[str, ...] = (),
+                  expired: bool = False, key=None) -> Identity:
     key = key or ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     if expired:
@@ -58,9 +59,10 @@ def make_identity(common_name: str, *, issuer: Identity | None = None, ca: bool 
                .not_valid_before(now - datetime.timedelta(minutes=5))
                .not_valid_after(now + datetime.timedelta(days=1))
                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if dns_names:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False)
+    if dns_names or ip_addresses:
+        names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+        names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     if ca:
         builder = builder.add_extension(x509.KeyUsage(
             digital_signature=True, content_commitment=False, key_encipherment=False,

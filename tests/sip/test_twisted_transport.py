@@ -187,6 +187,28 @@ class ServiceTests(unittest.TestCase):
         assert not b._connections and not a._connections
 
     @defer.inlineCallbacks
+    def test_stopping_waits_until_open_connections_are_closed(self):
+        a = SipService(TransactionLayer(transport=TransportLayer()),
+                       [ListeningPoint(TransportAddress("tcp", "127.0.0.1", 0))],
+                       reactor=reactor, keepalive_interval=30.0)
+        tu_a = AnsweringTU(a.transactions)
+        a.set_tu(tu_a)
+        a.startService()
+        b, _ = self.make("tcp:127.0.0.1:0")
+        _, effects = a.transactions.send_request(options(), self.address(b, "tcp"), a.now())
+        waiting = tu_a.wait(ResponseReceived)
+        a.process(effects)
+        yield waiting
+        (connection,) = set(a._connections.values())
+        # The Deferred fires only once the connection is gone, with its idle check and
+        # keepalive timers: a test (or a twistd shutdown) waiting for it finds nothing left.
+        yield a.stopService()
+        assert connection.closed.called and not a._connections
+        mine = [c for c in reactor.getDelayedCalls()
+                if getattr(c.func, "__self__", None) in (a, connection)]
+        assert mine == []
+
+    @defer.inlineCallbacks
     def test_tls_with_verification_against_a_ca(self):
         directory = pathlib.Path(self.mktemp())
         directory.mkdir()

@@ -1,0 +1,215 @@
+"""pjsua2 (PJSIP 2.15.1, a real legacy phone) calls sipperc and is called by it.
+
+Each call: established on both sides, audio flows, one side hangs up with an in-dialog BYE,
+both sides end in their final state (sipperc ``CallEnded`` LOCAL_BYE/REMOTE_BYE, pjsua2
+``DISCONNECTED`` with 200 for its own BYE or after ours). Over UDP, TCP, and TLS with
+certificates made for the test and verified on our side against the test CA (pjsua2 verifies
+ours too).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from twisted.internet import defer, reactor, task
+from twisted.trial import unittest
+
+from sipperc.media.wav_file import read_wav
+from sipperc.sip.twisted_transport import TlsConfig
+from sipperc.sip.user_agent_events import CallAnswered, CallEnded, EndReason, IncomingCall
+from tests.interop.pjsua2_peer import Pjsua2Phone, require_pjsua2
+from tests.interop.sipperc_phone import SipperPhone
+from tests.media.audio_checks import AUDIO, heard_in_loop, speech
+from tests.perc.certs import make_identity
+
+pytestmark = pytest.mark.interop
+
+SPEECH = AUDIO / "speech-8k.wav"
+
+
+def sleep(seconds: float) -> defer.Deferred[None]:
+    return task.deferLater(reactor, seconds, lambda: None)
+
+
+class Pjsua2Harness(unittest.TestCase):
+    """A pjsua2 child and a SipperPhone per test, on the transport the test asks for."""
+
+    timeout = 30
+
+    def setUp(self) -> None:
+        require_pjsua2()
+        self.directory = Path(self.mktemp()).resolve()
+        self.directory.mkdir(parents=True)
+
+    def certificates(self) -> tuple[TlsConfig, dict[str, str]]:
+        """A test CA, a certificate for each side (127.0.0.1); our TlsConfig and pjsua2's."""
+        ca = make_identity("sipperc interop CA", ca=True)
+        ours = make_identity("sipperc.test", issuer=ca, dns_names=("sipperc.test",),
+                             ip_addresses=("127.0.0.1",))
+        theirs = make_identity("pjsua.test", issuer=ca, dns_names=("pjsua.test",),
+                               ip_addresses=("127.0.0.1",))
+        ca_pem, _ = ca.write(self.directory, "ca")
+        cert, key = ours.write(self.directory, "sipperc")
+        their_cert, their_key = theirs.write(self.directory, "pjsua")
+        tls = TlsConfig(certificate=cert, private_key=key, trust=ca_pem)
+        return tls, {"cert": str(their_cert), "key": str(their_key), "ca": str(ca_pem)}
+
+    @defer.inlineCallbacks
+    def phones(self, transport: str, ours: dict[str, object] | None = None,
+               **pjsua_config: object):
+        tls, pjsua_tls = (None, None)
+        if transport == "tls":
+            tls, pjsua_tls = self.certificates()
+        config = {"transports": [transport], "codecs": ["PCMU/8000/1", "PCMA/8000/1"],
+                  "play": str(SPEECH), "record": str(self.directory / "pjsua-heard.wav"),
+                  **pjsua_config}
+        if pjsua_tls:
+            config["tls"] = pjsua_tls
+        pjsua = yield Pjsua2Phone.start(config, self.directory / "pjsua.log")
+        self.addCleanup(pjsua.kill)
+        phone = SipperPhone.start("sipperc", self.directory / "sipperc",
+                                  [f"{transport}:127.0.0.1:0"], tls=tls, play=SPEECH,
+                                  **(ours or {}))  # type: ignore[arg-type]
+        self.addCleanup(phone.stop)
+        return pjsua, phone
+
+
+class Pjsua2CallTests(Pjsua2Harness):
+    """Signalling: calls both ways over UDP, TCP and TLS, BYE from either side."""
+
+    @defer.inlineCallbacks
+    def check_we_call(self, transport: str):
+        pjsua, ours = yield self.phones(transport)
+        call = ours.call(pjsua.uri(transport))
+        answered = yield ours.wait(CallAnswered, where=lambda e: e.call == call)
+        yield pjsua.wait("state", state="CONFIRMED")
+        yield pjsua.wait("media")
+        yield sleep(1.0)
+        ours.hangup(call)
+        ended = yield ours.wait(CallEnded)
+        assert ended.reason is EndReason.LOCAL_BYE
+        bye_response = yield ours.final_response("BYE", call.call_id)
+        assert bye_response.status_code == 200
+        disconnected = yield pjsua.wait("state", state="DISCONNECTED")
+        assert disconnected["code"] == 200
+        code = yield pjsua.quit()
+        assert code == 0
+        return answered
+
+    def test_sipperc_calls_pjsua2_over_udp(self):
+        return self.check_we_call("udp")
+
+    def test_sipperc_calls_pjsua2_over_tcp(self):
+        return self.check_we_call("tcp")
+
+    def test_sipperc_calls_pjsua2_over_tls(self):
+        return self.check_we_call("tls")
+
+    @defer.inlineCallbacks
+    def check_pjsua2_calls(self, transport: str):
+        pjsua, ours = yield self.phones(transport)
+        pjsua.call(ours.uri(transport))
+        incoming = yield ours.wait(IncomingCall)
+        answered = yield ours.wait(CallAnswered)
+        assert answered.call == incoming.call
+        yield pjsua.wait("state", state="CONFIRMED")
+        yield sleep(1.0)
+        pjsua.hangup()
+        ended = yield ours.wait(CallEnded)
+        assert ended.reason is EndReason.REMOTE_BYE
+        disconnected = yield pjsua.wait("state", state="DISCONNECTED")
+        assert disconnected["code"] == 200
+        yield pjsua.quit()
+
+    def test_pjsua2_calls_sipperc_over_udp(self):
+        return self.check_pjsua2_calls("udp")
+
+    def test_pjsua2_calls_sipperc_over_tcp(self):
+        return self.check_pjsua2_calls("tcp")
+
+    def test_pjsua2_calls_sipperc_over_tls(self):
+        return self.check_pjsua2_calls("tls")
+
+
+
+class Pjsua2AudioTests(Pjsua2Harness):
+    """Issue 7 interop: speech both ways through pjsua2's media stack, compared sample by sample.
+
+    Each side plays audio/speech-8k.wav in a loop and records what it hears; after the call
+    each recording (its first 0.3 s left out: the jitter buffers filling) must be the speech
+    within G.711's quantisation noise, compared in 100 ms blocks (see
+    ``tests.media.audio_checks.heard_in_loop``). Thresholds: the median block SNR >= 30 dB and
+    at least 60% of the blocks >= 30 dB (G.711 alone gives 36-38 dB per block on this sample;
+    silence, noise or the wrong audio gives < 12 dB; pjsua2's adaptive jitter buffer drops or
+    repeats a frame now and then on a loaded machine, and the block holding that splice scores
+    low). The wheel has no Opus (its codec list:
+    speex, iLBC, GSM, PCMU, PCMA, G722, L16), so G.711 is what is tested.
+    """
+
+    min_snr = 30.0
+    min_good = 0.6
+    talk = 2.0
+
+    def assert_heard_speech(self, path: Path, who: str) -> tuple[float, float]:
+        heard, rate = read_wav(path)
+        assert rate == 8000
+        assert len(heard) >= (self.talk - 0.2) * rate, f"{who} recorded {len(heard)} samples"
+        # Left out: the first 0.3 s (jitter buffers filling) and the last 0.25 s (the BYE in
+        # flight: one side has stopped sending, the other still records).
+        snrs = heard_in_loop(speech(8000), heard[int(0.3 * rate):-int(0.25 * rate)])
+        good = float(np.mean(snrs >= self.min_snr))
+        median = float(np.median(snrs))
+        assert len(snrs) >= 10 and median >= self.min_snr and good >= self.min_good, (
+            who, median, good, snrs.round(1))
+        return median, good
+
+    @defer.inlineCallbacks
+    def converse(self, *, we_call: bool, codec: str, srtp: bool = False):
+        pjsua, ours = yield self.phones(
+            "udp", codecs=[f"{codec}/8000/1"], srtp="mandatory" if srtp else "off",
+            ours={"srtp": srtp})
+        if we_call:
+            call = ours.call(pjsua.uri("udp"))
+            answered = yield ours.wait(CallAnswered)
+        else:
+            pjsua.call(ours.uri("udp"))
+            answered = yield ours.wait(CallAnswered)
+            call = answered.call
+        media_event = yield pjsua.wait("media")
+        assert media_event["srtp"] is srtp
+        media = ours.media[call]
+        security = media.started.security
+        assert media.started.codec == f"{codec}/8000", media
+        assert security.startswith("sdes AES_CM_128_HMAC_SHA1") if srtp else security == "plain", (
+            media)
+        yield sleep(self.talk)
+        stats = ours.statistics(call)  # before the peer's RTCP BYE takes its source away
+        if we_call:
+            ours.hangup(call)
+        else:
+            pjsua.hangup()
+        yield ours.wait(CallEnded)
+        yield pjsua.wait("state", state="DISCONNECTED")
+        assert (yield pjsua.quit()) == 0
+        assert stats.discarded_rtp == 0, stats  # every packet authenticated and parsed
+        (remote,) = stats.receive
+        assert remote.packets_lost == 0 and remote.packets_received >= 40 * (self.talk - 0.5)
+        to_pjsua = self.assert_heard_speech(self.directory / "pjsua-heard.wav", "pjsua2")
+        to_us = self.assert_heard_speech(media.recording, "sipperc")
+        print(f"\n{codec}{' SDES-SRTP' if srtp else ''}: sipperc->pjsua2 median SNR "
+              f"{to_pjsua[0]:.1f} dB ({to_pjsua[1]:.0%} of blocks >= {self.min_snr} dB); "
+              f"pjsua2->sipperc {to_us[0]:.1f} dB ({to_us[1]:.0%}); {security}")
+
+    def test_pcmu_both_ways_sipperc_calling(self):
+        return self.converse(we_call=True, codec="PCMU")
+
+    def test_pcma_both_ways_pjsua2_calling(self):
+        return self.converse(we_call=False, codec="PCMA")
+
+    def test_sdes_srtp_both_ways_sipperc_calling(self):
+        return self.converse(we_call=True, codec="PCMU", srtp=True)
+
+    def test_sdes_srtp_both_ways_pjsua2_calling(self):
+        return self.converse(we_call=False, codec="PCMA", srtp=True)
