@@ -14,7 +14,10 @@ What the config does (one ``request_route``):
   ``save("location")`` in usrloc with ``db_mode 0`` (memory only).
 - Other requests from a local user: ``pv_proxy_authenticate`` (407), then ``lookup`` of the
   Request-URI in the location table and ``t_relay`` (stateful), with ``record_route`` on
-  dialog-creating requests; in-dialog requests follow ``loose_route``.
+  dialog-creating requests; in-dialog requests follow ``loose_route`` (one that names no
+  route of ours gets 404, so a UA ignoring its route set is noticed). Both log a line
+  (``initial: METHOD call CALL-ID to URI from HOST:PORT``, ``loose_route: ...``) that
+  :meth:`Kamailio.routed` reads back.
 - OPTIONS to the server itself: 200 (how readiness is detected).
 
 ``algorithm`` is the ``auth`` module's digest algorithm (``MD5`` or ``SHA-256``): Kamailio
@@ -125,6 +128,14 @@ class Kamailio:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def routed(self, kind: str, method: str, call_id: str) -> list[str]:
+        """The log lines of requests Kamailio relayed: ``kind`` ``initial`` (an
+        out-of-dialog request after lookup) or ``loose_route`` (in-dialog, by its Route
+        header), for ``method`` in the call ``call_id``.
+        """
+        prefix = f"{kind}: {method} call {call_id} "
+        return [line[line.index(prefix):] for line in self.log.splitlines() if prefix in line]
 
     def config(self) -> str:
         """The kamailio.cfg text."""
@@ -391,6 +402,7 @@ request_route {{
             exit;
         }}
     }}
+    xlog("L_INFO", "initial: $rm call $ci to $ru from $si:$sp\n");
     route(RELAY);
 }}
 
@@ -403,6 +415,7 @@ route[RELAY] {{
 
 route[WITHINDLG] {{
     if (loose_route()) {{
+        xlog("L_INFO", "loose_route: $rm call $ci to $ru from $si:$sp\n");
         route(RELAY);
     }}
     if (is_method("ACK")) {{

@@ -1,0 +1,169 @@
+"""Two sipperc phones register with a real Kamailio 5.6 and call each other through it.
+
+Kamailio is registrar and record-routing stateful proxy (``tests/interop/kamailio.py``) with
+SHA-256 digest: 401 for REGISTER, 407 for INVITE; our ``DigestClient`` answers both (only
+for Kamailio's realm and address). Each phone sends every request outside a dialog to
+Kamailio (outbound proxy); the callee is found in Kamailio's location table. In both
+directions, with the BYE from either side, a test asserts what a user notices (the call is
+established, each side hears the other's speech, the hang-up ends the call on both phones
+with 200 to the BYE) and that the route set is honoured: the ACK and the BYE carry a Route
+naming Kamailio's Record-Route, are sent to Kamailio, and Kamailio relays them by
+``loose_route``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from twisted.internet import defer, reactor, task
+from twisted.trial import unittest
+
+from sipperc.media.wav_file import read_wav
+from sipperc.sip import Request
+from sipperc.sip import headers as h
+from sipperc.sip.digest import DigestAccount, DigestChallenge, DigestClient
+from sipperc.sip.transport_address import TransportAddress
+from sipperc.sip.user_agent_events import (
+    CallAnswered,
+    CallEnded,
+    EndReason,
+    IncomingCall,
+)
+from tests.interop.kamailio import Kamailio, KamailioUser
+from tests.interop.sipperc_phone import SipperPhone
+from tests.media.audio_checks import AUDIO, heard_in_loop, speech
+
+pytestmark = pytest.mark.interop
+
+DOMAIN = "sipperc.test"
+SPEECH = AUDIO / "speech-8k.wav"
+USERS = {
+    "alice": KamailioUser("alice", "Circle of Life", auth_user="alice-auth"),
+    "bob": KamailioUser("bob", "Zebra Crossing"),
+}
+
+
+class KamailioCallTests(unittest.TestCase):
+    timeout = 30
+    talk = 1.5
+    start_kamailio: Any
+
+    @pytest.fixture(autouse=True)
+    def _kamailio(self, kamailio):
+        self.start_kamailio = kamailio
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.directory = Path(self.mktemp()).resolve()
+        self.server: Kamailio = self.start_kamailio(
+            users=list(USERS.values()), algorithm="SHA-256", domain=DOMAIN)
+        host, port = self.server.address
+        self.proxy = TransportAddress("udp", host, port)
+        self.phones: dict[str, SipperPhone] = {}
+        for name, user in USERS.items():
+            # Challenges are answered for Kamailio only: its realm, and the hosts requests
+            # go to (the registrar's domain for REGISTER, the proxy's address otherwise).
+            digest = DigestClient([DigestAccount(user.username, user.password,
+                                                 servers=(DOMAIN, host), realm=DOMAIN)])
+            phone = SipperPhone.start(name, self.directory / name, digest=digest,
+                                      domain=DOMAIN, outbound_proxy=f"sip:{host}:{port};lr",
+                                      play=SPEECH)
+            self.addCleanup(phone.stop)
+            self.phones[name] = phone
+            yield phone.register(self.proxy, f"sip:{name}@{DOMAIN}", digest, DOMAIN)
+
+    def sleep(self, seconds: float) -> defer.Deferred[None]:
+        return task.deferLater(reactor, seconds, lambda: None)
+
+    @defer.inlineCallbacks
+    def call_through_kamailio(self, caller_name: str, callee_name: str, hangup_by: str):
+        caller, callee = self.phones[caller_name], self.phones[callee_name]
+        call = caller.call(f"sip:{callee_name}@{DOMAIN}")
+        incoming = yield callee.wait(IncomingCall)
+        answered = yield caller.wait(CallAnswered, where=lambda e: e.call == call)
+        callee_answered = yield callee.wait(CallAnswered)
+        assert callee_answered.call == incoming.call
+        call_id = call.call_id
+
+        # Kamailio challenged the INVITE (407) and relayed the one with our credentials.
+        invite_responses = [r.status_code for r in caller.messages("in", "INVITE", call_id)]
+        assert invite_responses[0] == 407 and invite_responses[-1] == 200, invite_responses
+        challenge = DigestChallenge.parse(
+            caller.messages("in", "INVITE", call_id)[0].first(h.PROXY_AUTHENTICATE))
+        assert challenge.algorithm.value == "SHA-256" and challenge.realm == DOMAIN
+        invites = caller.messages("out", "INVITE", call_id)
+        assert "Proxy-Authorization" not in invites[0] and "Proxy-Authorization" in invites[-1]
+        assert len(self.server.routed("initial", "INVITE", call_id)) == 1
+        # It arrived through the proxy, which record-routed it.
+        assert incoming.source == self.proxy
+        record_route = incoming.request.get("Record-Route")
+        assert record_route and f"{self.proxy.host}:{self.proxy.port}" in record_route
+
+        yield self.sleep(self.talk)
+        ender = self.phones[hangup_by]
+        other = callee if ender is caller else caller
+        ender_call = call if ender is caller else incoming.call
+        ended_here = ender.wait(CallEnded)
+        ended_there = other.wait(CallEnded)
+        ender.hangup(ender_call)
+        assert (yield ended_here).reason is EndReason.LOCAL_BYE
+        assert (yield ended_there).reason is EndReason.REMOTE_BYE
+        bye_response = yield ender.final_response("BYE", call_id)
+        assert bye_response.status_code == 200
+
+        # The route set: the ACK (caller) and the BYE (whoever hung up) went to Kamailio
+        # with a Route naming its Record-Route, and Kamailio relayed them by loose_route.
+        self.assert_routed(caller, "ACK", call_id, callee)
+        self.assert_routed(ender, "BYE", call_id, other)
+        assert len(self.server.routed("loose_route", "ACK", call_id)) == 1
+        assert len(self.server.routed("loose_route", "BYE", call_id)) == 1
+
+        # What each user heard: the other's speech (G.711, 100 ms blocks, >= 30 dB median).
+        for phone in (caller, callee):
+            (media,) = phone.media.values()
+            assert media.started.codec == "PCMU/8000"
+            assert media.started.remote[0] == "127.0.0.1"  # media flows phone to phone
+            heard, _ = read_wav(media.recording)
+            snrs = heard_in_loop(speech(8000), heard[2400:-2000])
+            assert len(snrs) >= 8 and np.median(snrs) >= 30 and np.mean(snrs >= 30) >= 0.6, (
+                phone.name, snrs.round(1))
+        return answered
+
+    def assert_routed(self, phone: SipperPhone, method: str, call_id: str,
+                      peer: SipperPhone) -> None:
+        # In the dialog only: the ACK to the 407 is hop-by-hop, part of the INVITE's
+        # transaction (RFC 3261 §17.1.1.3), and goes where that INVITE went.
+        sent = [(m, where) for way, m, where in phone.service.wire
+                if way == "out" and isinstance(m, Request) and m.method == method
+                and m.call_id == call_id and m.to.tag == self.remote_tag(phone, call_id)]
+        assert sent, f"{phone.name} sent no {method}"
+        for request, destination in sent:
+            assert destination == self.proxy, (method, destination)
+            route = request.get("Route")
+            assert route and f"{self.proxy.host}:{self.proxy.port};lr" in route, route
+            # Loose routing (RFC 3261 §12.2.1.1): the Request-URI is the peer's Contact.
+            assert str(request.uri) == peer.uri(), (str(request.uri), peer.uri())
+
+    @staticmethod
+    def remote_tag(phone: SipperPhone, call_id: str) -> str | None:
+        """The peer's tag in the dialog ``call_id`` (from the 200 to the INVITE, or the
+        From of the INVITE that came in)."""
+        for way, message, _ in phone.service.wire:
+            if message.call_id != call_id:
+                continue
+            if way == "in" and isinstance(message, Request) and message.method == "INVITE":
+                return message.from_.tag
+            if way == "in" and not isinstance(message, Request) and \
+                    message.status_code == 200 and message.cseq.method == "INVITE":
+                return message.to.tag
+        return None
+
+    def test_alice_calls_bob_and_hangs_up(self):
+        return self.call_through_kamailio("alice", "bob", hangup_by="alice")
+
+    def test_bob_calls_alice_and_alice_hangs_up(self):
+        return self.call_through_kamailio("bob", "alice", hangup_by="alice")
+
