@@ -34,6 +34,8 @@ from sipperc.sip.user_agent_events import (
     CallEnded,
     CallProgress,
     CallRef,
+    CallUpdated,
+    CallUpdateFailed,
     EndReason,
 )
 
@@ -75,6 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", metavar="TRANSPORT:HOST:PORT",
                         help="our own address (default: the local address towards the peer, "
                              "any free port)")
+    parser.add_argument("--reinvite-after", type=float, metavar="SEC",
+                        help="send a re-INVITE (same session, new offer) SEC seconds after the "
+                             "answer, to test a peer's re-INVITE and glare handling")
     parser.add_argument("--play", type=Path, metavar="WAV",
                         help="send this 16-bit WAV file (default: silence)")
     parser.add_argument("--no-media", action="store_true",
@@ -102,8 +107,11 @@ class Caller:
     """
 
     def __init__(self, media: CallMedia, *, duration: float, play: Path | None,
-                 timeout: float, done: Any, reactor: Any, out: Any = None) -> None:
+                 timeout: float, done: Any, reactor: Any, out: Any = None,
+                 reinvite_after: float | None = None) -> None:
         self.media = media
+        self.reinvite_after = reinvite_after
+        self._reinvite: Any = None
         self.duration = duration
         self.play = play
         self.timeout = timeout
@@ -140,6 +148,11 @@ class Caller:
             self.say(f"{word} ({event.status_code} {event.reason})")
         elif isinstance(event, CallAnswered):
             self._answered(event)
+        elif isinstance(event, CallUpdated):
+            side = "the peer's" if event.remote else "our"
+            self.say(f"updated ({side} re-INVITE or UPDATE accepted)")
+        elif isinstance(event, CallUpdateFailed):
+            self.say(f"update refused ({event.status_code} {event.reason})")
         elif isinstance(event, CallEnded):
             self._ended(event)
 
@@ -153,6 +166,14 @@ class Caller:
         details = "" if started is None else f" codec={started.codec} media={started.security}"
         self.say(f"answered (200 OK){details}")
         self._timer = self.reactor.callLater(max(0.0, self.duration), self.hang_up)
+        if self.reinvite_after is not None:
+            self._reinvite = self.reactor.callLater(self.reinvite_after, self._send_reinvite)
+
+    def _send_reinvite(self) -> None:
+        self._reinvite = None
+        if self.agent is not None and self.call is not None:
+            self.say("re-INVITE")
+            self.agent.reinvite(self.call)
 
     def _audio(self, sample_rate: int) -> tuple[Any, Any]:
         from sipperc.media.null_device import NullSink, NullSource  # noqa: PLC0415
@@ -168,9 +189,10 @@ class Caller:
             self.agent.hangup(self.call)
 
     def _cancel_timer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        for call in (self._timer, self._reinvite):
+            if call is not None and call.active():
+                call.cancel()
+        self._timer = self._reinvite = None
 
     def _ended(self, event: CallEnded) -> None:
         self._cancel_timer()
@@ -274,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
         media = CallMedia(listen.host, rtp=not args.no_media, offer_sdes=args.srtp,
                           reactor=reactor)
         caller = Caller(media, duration=args.duration, play=args.play, timeout=args.timeout,
-                        done=done, reactor=reactor)
+                        done=done, reactor=reactor, reinvite_after=args.reinvite_after)
         agent = start_agent([listen], media.engine_for, user=args.user, on_event=caller,
                             tls=tls, authenticator=authenticator, reactor=reactor)
     except ToolError as error:

@@ -334,7 +334,9 @@ CLIENT_INVITE_TABLE: dict[
 ] = {
     (_CI.CALLING, _CII.PROVISIONAL): ((_A.TO_TU,), _CI.PROCEEDING),
     (_CI.CALLING, _CII.SUCCESS): ((_A.TO_TU,), _CI.ACCEPTED),
-    (_CI.CALLING, _CII.FAILURE): ((_A.TO_TU, _A.SEND_ACK), _CI.COMPLETED),
+    # The ACK goes out before the TU hears of the failure: what the TU sends in reaction (a
+    # request with credentials after 401/407, a retry after 422) must follow it on the wire.
+    (_CI.CALLING, _CII.FAILURE): ((_A.SEND_ACK, _A.TO_TU), _CI.COMPLETED),
     (_CI.CALLING, _CII.TIMER_A): ((_A.RETRANSMIT,), _CI.CALLING),
     (_CI.CALLING, _CII.TIMER_B): ((_A.TIMEOUT_TO_TU,), _CI.TERMINATED),
     (_CI.CALLING, _CII.TIMER_D): (_, _CI.CALLING),
@@ -342,7 +344,7 @@ CLIENT_INVITE_TABLE: dict[
     (_CI.CALLING, _CII.TRANSPORT_ERROR): ((_A.ERROR_TO_TU,), _CI.TERMINATED),
     (_CI.PROCEEDING, _CII.PROVISIONAL): ((_A.TO_TU,), _CI.PROCEEDING),
     (_CI.PROCEEDING, _CII.SUCCESS): ((_A.TO_TU,), _CI.ACCEPTED),
-    (_CI.PROCEEDING, _CII.FAILURE): ((_A.TO_TU, _A.SEND_ACK), _CI.COMPLETED),
+    (_CI.PROCEEDING, _CII.FAILURE): ((_A.SEND_ACK, _A.TO_TU), _CI.COMPLETED),
     (_CI.PROCEEDING, _CII.TIMER_A): (_, _CI.PROCEEDING),
     (_CI.PROCEEDING, _CII.TIMER_B): (_, _CI.PROCEEDING),
     (_CI.PROCEEDING, _CII.TIMER_D): (_, _CI.PROCEEDING),

@@ -66,3 +66,96 @@ def test_call_reaches_sipp_uas(transport):
     assert call.progress[1].startswith("answered (200 OK) codec=PCMU/8000")
     assert call.progress[2].startswith("ended: local-bye after 0.5")
     assert finished.code == 0, finished.output[-2000:]
+
+
+# --- scenario files against the responder (it rings for a second, then answers) ------------
+
+@pytest.fixture(scope="module")
+def ringing_responder():
+    with ResponderProcess("--answer-after", "1") as responder:
+        yield responder
+
+
+RESPONDER_SCENARIOS = {
+    # scenario: the outcomes of the call records it leaves (status after the colon)
+    "uac_reinvite": ["remote-bye"],
+    "uac_update": ["remote-bye"],
+    "uac_prack": ["remote-bye"],
+    "uac_422": ["declined:422", "remote-bye"],  # refused on arrival, then the retry
+    "uac_481": ["remote-bye"],  # the two 481s are SIPp's to check
+    "uac_cancel": ["cancelled:487"],
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(RESPONDER_SCENARIOS))
+def test_scenario_against_the_responder(ringing_responder, scenario):
+    responder = ringing_responder
+    before = len(responder.wait_records(0, timeout=0))
+    run = sipp("-sf", str(SCENARIOS / f"{scenario}.xml"), f"127.0.0.1:{responder.port()}",
+               "-m", "1")
+    assert run.code == 0, run.output[-3000:]
+    expected = RESPONDER_SCENARIOS[scenario]
+    records = responder.wait_records(before + len(expected))[before:]
+    outcomes = [str(r["outcome"]) + (f":{r['status']}" if r["status"] else "") for r in records]
+    assert outcomes == expected
+
+
+def test_reinvite_over_tcp(ringing_responder):
+    run = sipp("-sf", str(SCENARIOS / "uac_reinvite.xml"),
+               f"127.0.0.1:{ringing_responder.port('tcp')}", "-t", "t1", "-m", "1")
+    assert run.code == 0, run.output[-3000:]
+
+
+# --- scenario files calling SIPp with ``sipperc call`` ---------------------------------------
+
+def call_sipp(scenario: str, *options: str):
+    with SippServer("-sf", str(SCENARIOS / f"{scenario}.xml"), "-m", "1",
+                    directory=SCENARIOS) as server:
+        call = sipperc_call(f"sip:service@127.0.0.1:{server.port}", *options)
+        finished = server.finish()
+    assert finished.code == 0, finished.output[-3000:] + call.log[-2000:]
+    return call
+
+
+@pytest.mark.parametrize("scenario", ["uas_auth", "uas_proxy_auth"])
+def test_call_answers_a_digest_challenge(scenario):
+    call = call_sipp(scenario, "--duration", "0.3", "--username", "alice",
+                     "--password", "secret")
+    assert call.code == 0, call.log[-2000:]
+    assert call.progress[-1].startswith("ended: local-bye")
+
+
+def test_a_wrong_password_fails_sipps_check():
+    # The control for the test above: SIPp really checks the digest (verifyauth).
+    with SippServer("-sf", str(SCENARIOS / "uas_auth.xml"), "-m", "1",
+                    directory=SCENARIOS) as server:
+        call = sipperc_call(f"sip:service@127.0.0.1:{server.port}", "--duration", "0.3",
+                            "--username", "alice", "--password", "wrong")
+        finished = server.finish()
+    assert finished.code != 0
+    assert call.code == 1 and call.progress == ["ended: rejected 403"]
+
+
+def test_call_cancels_when_nobody_answers():
+    call = call_sipp("uas_cancel", "--timeout", "0.5")
+    assert call.code == 1
+    assert call.progress == ["ringing (180 Ringing)", "no answer after 0.5 s: cancelling",
+                             "ended: cancelled 487"]
+
+
+def test_call_retries_after_422_with_the_servers_min_se():
+    call = call_sipp("uas_422", "--duration", "0.3")
+    assert call.code == 0, call.log[-2000:]
+
+
+def test_call_answers_491_to_a_crossing_reinvite():
+    call = call_sipp("uas_glare", "--reinvite-after", "0.3", "--duration", "1.2")
+    assert call.code == 0, call.log[-2000:]
+    assert "updated (our re-INVITE or UPDATE accepted)" in call.progress
+
+
+def test_call_retries_its_reinvite_after_491():
+    call = call_sipp("uas_reinvite_491", "--reinvite-after", "0.2", "--duration", "4.6")
+    assert call.code == 0, call.log[-2000:]
+    assert call.progress.count("re-INVITE") == 1  # the retry is the user agent's own
+    assert "updated (our re-INVITE or UPDATE accepted)" in call.progress

@@ -301,8 +301,9 @@ def test_client_invite_failure_acked_by_the_transaction_and_retransmissions_abso
     sent = wire(effects[0].message)
     busy = sent.response(486, to_tag="t1")
     result = uac.receive(busy, UAS, 0.1)
-    assert [type(e) for e in result] == [ResponseReceived, SendMessage]
-    ack = result[1].message
+    # The ACK first: whatever the TU sends in reaction must follow it on the wire.
+    assert [type(e) for e in result] == [SendMessage, ResponseReceived]
+    ack = result[0].message
     assert (ack.method, ack.top_via.branch, ack.to.tag) == ("ACK", sent.top_via.branch, "t1")
     assert [e.message for e in uac.receive(busy, UAS, 0.5)] == [ack]  # not to the TU
     run_until(uac, 32.2)  # Timer D
