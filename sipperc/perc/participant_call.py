@@ -61,6 +61,7 @@ from sipperc.perc.participant_endpoint import ParticipantEndpoint
 from sipperc.sdp import (
     AUDIO_LEVEL_URI,
     Codec,
+    Direction,
     DtlsIdentity,
     ExtMap,
     MediaCapabilities,
@@ -99,11 +100,10 @@ AUDIO_LEVEL_ID = 1
 
 def perc_capabilities(codecs: Sequence[Codec] = DEFAULT_CODECS, *,
                       audio_level_id: int = AUDIO_LEVEL_ID, ptime: int = 20,
-                      direction: Any = None) -> MediaCapabilities:
+                      direction: Direction = Direction.SENDRECV) -> MediaCapabilities:
     """One PERC audio stream: ``codecs`` and the RFC 6464 audio level extension."""
-    extra = {} if direction is None else {"direction": direction}
-    return MediaCapabilities("audio", tuple(codecs), ptime=ptime,
-                             extmaps=(ExtMap(audio_level_id, AUDIO_LEVEL_URI),), **extra)
+    return MediaCapabilities("audio", tuple(codecs), direction, ptime=ptime,
+                             extmaps=(ExtMap(audio_level_id, AUDIO_LEVEL_URI),))
 
 
 def participant_offer_answer(identity: Identity, media: TransportAddress,
@@ -249,6 +249,7 @@ class ParticipantCall:
         self._media = _MediaPort()
         self._media_port: IListeningPort | None = None
         self._joining: Deferred[None] | None = None
+        self._muted = False
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -318,6 +319,31 @@ class ParticipantCall:
         if self.agent is None or self.call is None:
             raise RuntimeError("not in a conference")
         return self.agent.refer(self.call, uri)
+
+    @property
+    def muted(self) -> bool:
+        """True while we send no audio to the conference."""
+        return self._muted
+
+    def set_muted(self, muted: bool) -> None:
+        """Mute or unmute: stop (or resume) sending, and say so in SDP with a re-INVITE.
+
+        Muted, our stream is ``recvonly`` (RFC 3264 §5.1): the focus shows us as muted in
+        the roster (RFC 4575 media status) and the Media Distributor gets nothing from us.
+        """
+        if muted == self._muted:
+            return
+        self._muted = muted
+        if self.endpoint is not None:
+            self.endpoint.muted = muted
+        if self.agent is None or self.call is None:
+            return
+        engine = self.agent.ua.session(self.call).offer_answer
+        capabilities = perc_capabilities(
+            self.codecs, direction=Direction.RECVONLY if muted else Direction.SENDRECV)
+        engine.capabilities = (capabilities,)  # what a later offer from the focus is answered with
+        engine.update_stream(0, capabilities=capabilities)
+        self.agent.reinvite(self.call)
 
     def leave(self, reason: str = "bye") -> None:
         """Say BYE and stop the media (the Key Distributor rekeys the others)."""
@@ -422,6 +448,7 @@ class ParticipantCall:
                                        source_sink=self.source_sink, reactor=self.reactor,
                                        on_event=self.on_event)
         self.participant, self.endpoint = participant, endpoint
+        endpoint.muted = self._muted
         self._media.endpoint = endpoint
         endpoint.makeConnection(self._media_port)  # type: ignore[arg-type]
 

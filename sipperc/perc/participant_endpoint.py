@@ -60,6 +60,8 @@ class ParticipantEndpoint(DatagramProtocol):
         self.source_sinks: dict[int, AudioSink] = {}
         self.on_event = on_event
         self.ptime = send.ptime
+        self.muted = False
+        """True: read the source but send nothing (the SDP says recvonly)."""
         self._tick_call: IDelayedCall | None = None
         self._timer: IDelayedCall | None = None
         self._start = 0.0
@@ -118,7 +120,9 @@ class ParticipantEndpoint(DatagramProtocol):
     def _tick(self) -> None:
         now = self.clock.seconds()
         participant = self.participant
-        participant.send_frame(self.source.read(participant.rtp.send_stream.frame), now)
+        frame = self.source.read(participant.rtp.send_stream.frame)
+        if not self.muted:  # muted: the source keeps its pace, nothing is sent
+            participant.send_frame(frame, now)
         mix, each = participant.read_frames(now)
         if self.sink is not None:
             self.sink.write(mix)

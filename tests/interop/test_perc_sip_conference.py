@@ -160,6 +160,22 @@ class PercSipModerationTests(TestCase):
             "sip:alice@127.0.0.1", "sip:carol@127.0.0.1", "sip:dave@127.0.0.1"}, 10)
         yield until(conference.everyone_hears_everyone, 15)
 
+        # Carol mutes herself (re-INVITE, recvonly): the roster says so, nobody hears her, she
+        # still hears the others; unmuted, she is heard again.
+        def muted(entity):
+            user = watcher.call.roster.state.user(entity)
+            return user is not None and user.muted
+
+        carol.call.set_muted(True)
+        yield until(lambda: muted("sip:carol@127.0.0.1"), 10)
+        conference.clear()
+        yield until(lambda: carol.hears(alice), 10)
+        assert not alice.hears(carol)
+        carol.call.set_muted(False)
+        yield until(lambda: not muted("sip:carol@127.0.0.1"), 10)
+        conference.clear()
+        yield until(lambda: alice.hears(carol), 10)
+
         # Leaving is seen too.
         carol.call.leave()
         yield until(lambda: "sip:carol@127.0.0.1" not in watcher.call.roster.entities, 10)
