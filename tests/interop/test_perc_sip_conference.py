@@ -168,6 +168,7 @@ class PercSipModerationTests(TestCase):
 
         carol.call.set_muted(True)
         yield until(lambda: muted("sip:carol@127.0.0.1"), 10)
+        yield wait(1.0)  # what was in flight and the receivers' concealment die away
         conference.clear()
         yield until(lambda: carol.hears(alice), 10)
         assert not alice.hears(carol)
