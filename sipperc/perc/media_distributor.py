@@ -589,16 +589,14 @@ class MediaDistributor:
             ssrc, sequence, payload_type, marker, MediaKind.AUDIO, relayed.size, level, voice))
         outputs: list[Output] = []
         members = room.members
-        for forward in routing.forwards:
-            receiver = members[forward.receiver]
+        for name, copy_sequence, copy_type, copy_marker in routing.forwards:
+            receiver = members[name]
             outbound = receiver.outbound
             assert outbound is not None
-            packet = outbound.send(
-                relayed, sequence_number=forward.sequence_number,
-                payload_type=(forward.payload_type if forward.payload_type != payload_type
-                              else None),
-                marker=forward.marker if forward.marker != marker else None)
-            outputs.append((receiver.port, receiver.address, packet))
+            outputs.append((receiver.port, receiver.address, outbound.send(
+                relayed, sequence_number=copy_sequence,
+                payload_type=copy_type if copy_type != payload_type else None,
+                marker=copy_marker if copy_marker != marker else None)))
         self._sent += len(outputs)
         if not outputs:
             self._dropped[DropReason.NOT_FORWARDED] += 1
