@@ -25,12 +25,19 @@ The configuration (YAML, paths relative to the file; see configs/distributor.yam
     rtcp_interval: 5                     # receiver reports to each endpoint
     statistics_interval: 30              # a statistics line in the log (0: never)
     socket_buffer: 4194304               # UDP receive/send buffer per room port, bytes
+    fanout_process: true                 # a second process sends half of each large fan-out
     reconnect: {initial: 0.25, maximum: 5}   # back-off (s) while the Key Distributor is away
 
 While the tunnel is down (a Key Distributor restart) media keeps flowing under the keys already
 installed; new handshakes wait for the reconnection. A restarted Media Distributor gets its
 endpoints' hop-by-hop keys back from the Key Distributor and recognises each endpoint by the
 first packet that authenticates under them: no endpoint has to handshake again.
+
+Large fan-outs (a speaker's packet to hundreds of receivers) are written by two processes:
+the Media Distributor encrypts every copy and sends half of them itself while a sender process
+sends the other half from the same socket with sendmmsg(2) on another core
+(:mod:`sipperc.apps.fanout_sender`; it holds no key). ``fanout_process: false`` keeps all
+sending in the one process; where sendmmsg or memfd is missing (not Linux) it is always so.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from sipperc.apps.fanout_sender import FanOutSender
 from sipperc.apps.serving import Readiness, SocketAddress, load_socket_address, run_service
 from sipperc.cli import ExitCode
 from sipperc.config import ConfigNode, load_config
@@ -79,6 +87,9 @@ _log = Logger(namespace="sipperc.distributor")
 DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024
 MAX_DATAGRAM = 9216
 """Largest datagram read (a jumbo frame): RTP and DTLS stay far below."""
+FANOUT_OFFLOAD_MINIMUM = 64
+"""Outputs from one datagram from which on the sender process takes half: below this, waking
+it costs more than it saves (benchmarks/distributor_bench.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +104,7 @@ class DistributorConfig:
     handshake_timeout: float = 30.0
     statistics_interval: float = 30.0
     socket_buffer: int = DEFAULT_SOCKET_BUFFER
+    fanout_process: bool = True
     reconnect: ReconnectBackoff = field(default_factory=lambda: ReconnectBackoff(0.25, 2.0,
                                                                                   5.0))
 
@@ -101,7 +113,8 @@ def load_distributor_config(path: str | Path) -> DistributorConfig:
     """Read a Media Distributor configuration; ConfigError at the offending line."""
     root = load_config(path)
     root.entries({"key_distributor", "tls", "profiles", "rooms", "rtcp_interval",
-                  "handshake_timeout", "statistics_interval", "socket_buffer", "reconnect"})
+                  "handshake_timeout", "statistics_interval", "socket_buffer", "fanout_process",
+                  "reconnect"})
     profiles: list[Profile] = []
     for item in root.get_list("profiles"):
         try:
@@ -127,6 +140,7 @@ def load_distributor_config(path: str | Path) -> DistributorConfig:
         handshake_timeout=root.get_float("handshake_timeout", 30.0, minimum=1),
         statistics_interval=root.get_float("statistics_interval", 30.0, minimum=0),
         socket_buffer=root.get_int("socket_buffer", DEFAULT_SOCKET_BUFFER, minimum=0),
+        fanout_process=root.get_bool("fanout_process", True),
         reconnect=_backoff(root.section("reconnect", {"initial", "maximum"})),
     )
 
@@ -205,6 +219,8 @@ class DistributorServer(Service):
                                      handshake_timeout=config.handshake_timeout)
         self.ports: dict[Hashable, Any] = {}
         self._sendto: dict[Hashable, Any] = {}
+        self.fanout: FanOutSender | None = None
+        self.fanout_minimum = FANOUT_OFFLOAD_MINIMUM
         self.tunnel_service: TunnelClientService | None = None
         self._tunnel: TunnelProtocol | None = None
         self._timer: IDelayedCall | None = None
@@ -230,6 +246,8 @@ class DistributorServer(Service):
                 bound = port.getHost()
                 _log.info("room {room} listens on {host}:{port}", room=room.room,
                           host=bound.host, port=bound.port)
+            if self.config.fanout_process:
+                self._start_fanout()
         except Exception:  # reported through when_ready, not raised into the reactor
             self._ready.fail(Failure())  # type: ignore[no-untyped-call]
             return
@@ -255,11 +273,23 @@ class DistributorServer(Service):
             if call is not None and call.active():
                 call.cancel()
         self._timer = self._statistics_call = None
+        if self.fanout is not None:
+            self.fanout.close()
+            self.fanout = None
         for port in self.ports.values():
             port.stopListening()
         if self.tunnel_service is not None and self.tunnel_service.running:
             return self.tunnel_service.stopService()
         return None
+
+    def _start_fanout(self) -> None:
+        self.fanout = FanOutSender.start({room: port.getHandle()
+                                          for room, port in self.ports.items()})
+        if self.fanout is None:
+            _log.info("no sendmmsg(2) here: the Media Distributor sends every copy itself")
+        else:
+            _log.info("sender process {pid} sends half of each large fan-out",
+                      pid=self.fanout.pid)
 
     def _tune(self, port: Any) -> None:
         size = self.config.socket_buffer
@@ -294,6 +324,8 @@ class DistributorServer(Service):
 
     def carry_out(self, outputs: list[Output], *, rearm: bool) -> None:
         """Write datagrams, send tunnel messages, log events."""
+        if self.fanout is not None and len(outputs) >= self.fanout_minimum:
+            outputs = self._hand_over(outputs)
         sendto = self._sendto
         for output in outputs:
             if type(output) is tuple:
@@ -315,6 +347,25 @@ class DistributorServer(Service):
                 _log_event(output)
         if rearm:
             self._arm()
+
+    def _hand_over(self, outputs: list[Output]) -> list[Output]:
+        """Give the second half of the datagrams to the sender process; return the rest.
+
+        The sender process starts on its half while this process sends the first; what it
+        could not take (a full ring, a datagram too large, an event) stays here.
+        """
+        fanout = self.fanout
+        assert fanout is not None
+        half = len(outputs) // 2
+        taken_to = fanout.send(outputs, half)
+        if not fanout.alive:
+            self.fanout = None
+            fanout.close()
+            _log.warn("the sender process is gone (exit status {status}): the Media Distributor "
+                      "sends every copy itself", status=fanout.process.returncode)
+        if taken_to == half:
+            return outputs
+        return outputs[:half] + outputs[taken_to:]
 
     def _arm(self) -> None:
         if not self.running:
@@ -344,7 +395,7 @@ class DistributorServer(Service):
                       not_forwarded=conference.packets_dropped)
         _log.info("distributor statistics", datagrams_in=statistics.datagrams_received,
                   datagrams_out=statistics.datagrams_sent, dtls_relayed=statistics.dtls_relayed,
-                  send_errors=self.send_errors,
+                  send_errors=self.send_errors + (self.fanout.errors if self.fanout else 0),
                   **{f"dropped_{reason.name.lower()}": count
                      for reason, count in statistics.dropped.items()})
         self._statistics_call = self.reactor.callLater(self.config.statistics_interval,

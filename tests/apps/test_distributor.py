@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from twisted.internet import defer, reactor
 from twisted.internet.protocol import DatagramProtocol
+from twisted.trial.unittest import SkipTest
 
 from sipperc.apps.distributor import DistributorServer, load_distributor_config
 from sipperc.cli import ExitCode, main
@@ -43,6 +44,14 @@ def test_configuration_errors_name_the_line(files, edit, where, problem):
     with pytest.raises(ConfigError) as error:
         load_distributor_config(path)
     assert where in str(error.value) and problem in str(error.value)
+
+
+def test_the_sender_process_can_be_turned_off(files):
+    servers, directory = files
+    path = servers.distributor_yaml(directory, 4740, 40000)
+    assert load_distributor_config(path).fanout_process
+    path.write_text(path.read_text() + "fanout_process: false\n")
+    assert not load_distributor_config(path).fanout_process
 
 
 def test_two_rooms_on_one_port_are_refused(files):
@@ -105,6 +114,36 @@ class DistributorTests(ConferenceTestCase):
         assert room.participants == 2 and room.copies_forwarded > 50
         assert statistics.datagrams_sent >= room.copies_forwarded
         distributor._log_statistics()  # the periodic log line does not fail
+
+
+    @defer.inlineCallbacks
+    def _three_with_the_sender_process(self):
+        """Alice, Bob and Carol hear each other, every fan-out half through the process."""
+        distributor = self.conference.distributor
+        if distributor.fanout is None:
+            raise SkipTest("no sendmmsg(2) here")
+        distributor.fanout_minimum = 2  # three participants: two copies per packet
+        for name in ("alice", "bob", "carol"):
+            yield self.conference.join(name)
+        yield until(self.conference.everyone_hears_everyone, 10)
+        return distributor
+
+    @defer.inlineCallbacks
+    def test_the_sender_process_sends_half_of_each_fan_out(self):
+        distributor = yield self._three_with_the_sender_process()
+        yield until(lambda: distributor.fanout.sent > 100, 5)
+        assert distributor.fanout.errors == 0
+
+    @defer.inlineCallbacks
+    def test_forwarding_goes_on_when_the_sender_process_dies(self):
+        distributor = yield self._three_with_the_sender_process()
+        process = distributor.fanout.process
+        process.kill()
+        yield until(lambda: process.poll() is not None, 5)
+        yield until(lambda: distributor.fanout is None, 5)  # noticed at the next hand-over
+        for member in self.conference.members.values():
+            member.clear()
+        yield until(self.conference.everyone_hears_everyone, 5)
 
 
 class _Quiet(DatagramProtocol):
