@@ -5,10 +5,10 @@ kernel about 2.6 µs to send (loopback measured here, delivery included) whether
 sendto(2) or sendmmsg(2). With 500 participants that is 1.3 ms of kernel work alone per
 packet on one core, so the last receiver's copy leaves over 2 ms after the first one. The
 Media Distributor process therefore keeps every key and does all the cryptography, and hands
-about half of a large fan-out, already encrypted, to this process, which sends it from the
-same UDP socket (a duplicate of its file descriptor, so receivers see the same source port)
-while the Media Distributor sends the other half itself: the two halves leave in parallel on
-two cores.
+most of a large fan-out to this process, in chunks as it encrypts them, which sends them from
+the same UDP socket (a duplicate of its file descriptor, so receivers see the same source port)
+while the Media Distributor goes on encrypting, then sends the rest itself: the copies leave
+in parallel from two cores.
 
 This process never holds a key, end-to-end or hop-by-hop: it only sees datagrams as they go on
 the wire (RFC 8871 §3 trust model unchanged).
@@ -44,12 +44,16 @@ import socket
 import struct
 import subprocess
 import sys
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
+Datagram = tuple[Hashable, Any, bytes]
+"""``(port key, address, bytes)``, as the Media Distributor core gives them."""
 SLOT_SIZE = 2048
 """Largest datagram that goes through the ring (audio and video RTP stay well below)."""
 DEFAULT_SLOTS = 2048
+CHUNK = 32
+"""Datagrams per notification: the process starts on the first while later ones are made."""
 HEADER_SIZE = 64
 _RECORD = struct.Struct("<III")
 _COUNTERS = struct.Struct("<QQ")
@@ -193,37 +197,39 @@ class FanOutSender:
         """Datagrams the kernel refused (a full socket buffer): lost, as with sendto."""
         return _COUNTERS.unpack_from(self._memory, 0)[1]  # type: ignore[no-any-return]
 
-    def send(self, outputs: Sequence[object], start: int) -> int:
-        """Queue ``outputs[start:]`` for the sender process; returns where it stopped.
+    def send(self, datagrams: Iterator[Datagram], limit: int) -> list[Datagram]:
+        """Queue up to ``limit`` datagrams from ``datagrams`` for the sender process.
 
-        It takes them in order up to the first that is not a datagram of one of its sockets
-        (an event, say), is larger than a slot, or finds the ring full; the caller handles
-        everything from the index returned on (``start`` if it took nothing).
+        Every ``CHUNK`` datagrams the process is told, so it starts sending while the
+        iterator is still producing (encrypting) the next ones. It stops early at a datagram
+        that is not for one of its sockets or is larger than a slot, or when the ring is full,
+        and returns what it took from the iterator but did not queue (that datagram; or a
+        whole chunk if the process turned out to be gone): the caller sends those, then goes
+        on with the rest of the iterator itself.
         """
-        if not self.alive:
-            return start
+        if not self.alive or limit <= 0:
+            return []
         layout = self._layout
         slots = layout.slots
-        free = slots - (self._submitted - self.sent)
+        limit = min(limit, slots - (self._submitted - self.sent))
         memory = self._memory
         pack_meta = _META.pack_into
         meta_base = layout.metas + _META_OFFSET
         meta_size = ctypes.sizeof(_SlotMeta)
+        data_base = layout.data
         sockets = self._sockets
         addresses = self._addresses
-        records = []
+        records: list[bytes] = []
+        chunk: list[Datagram] = []
+        stop: list[Datagram] = []
         position = first = self._next
         current = -1
-        end = min(len(outputs), start + free)
-        at = start
-        while at < end:
-            output = outputs[at]
-            if type(output) is not tuple:
-                break
-            key, address, data = output
+        for taken, datagram in enumerate(datagrams, 1):
+            key, address, data = datagram
             size = len(data)
             found = sockets.get(key)
             if found is None or size > SLOT_SIZE:
+                stop.append(datagram)
                 break
             index = found[0]
             if index != current or position == slots:
@@ -238,22 +244,34 @@ class FanOutSender:
                 if len(addresses) >= self.MAX_ADDRESSES:
                     addresses.clear()
                 name = addresses[(key, address)] = socket_address(found[1], address)
-            offset = layout.data + position * SLOT_SIZE
+            offset = data_base + position * SLOT_SIZE
             memory[offset:offset + size] = data
             pack_meta(memory, meta_base + position * meta_size, size, name)
+            chunk.append(datagram)
             position += 1
-            at += 1
-        if at == start:
-            return start
-        records.append(_RECORD.pack(current, first, position - first))
+            if taken == limit or len(chunk) == CHUNK:
+                records.append(_RECORD.pack(current, first, position - first))
+                if not self._post(records, position, len(chunk)):
+                    return chunk
+                records, chunk, first = [], [], position
+                if taken == limit:
+                    return []
+        if chunk:
+            records.append(_RECORD.pack(current, first, position - first))
+            if not self._post(records, position, len(chunk)):
+                return chunk + stop
+        return stop
+
+    def _post(self, records: list[bytes], position: int, count: int) -> bool:
+        """Tell the process about filled slots; False if it is gone (never again then)."""
         try:
             os.write(self._pipe, b"".join(records))
-        except OSError:  # the process is gone or stuck: the caller sends everything from now on
+        except OSError:
             self.alive = False
-            return start
-        self._next = position % slots
-        self._submitted += at - start
-        return at
+            return False
+        self._next = position % self._layout.slots
+        self._submitted += count
+        return True
 
     def close(self, timeout: float = 2.0) -> None:
         """End the process (it exits when the pipe closes) and release the ring."""

@@ -28,6 +28,13 @@ read from the (hop-by-hop) header extension, and :class:`~sipperc.perc.switching
 decides who gets a copy and with which SEQ/PT/M; each copy is outer-encrypted for its receiver
 with the OHB recording the original values and the EKT field carried through unchanged.
 
+**Copies as they are taken.** With ``lazy=True`` :meth:`MediaDistributor.datagram_received`
+returns a packet's copies as one :class:`FanOut`, which encrypts each copy only when the edge
+takes it: the edge can start sending (or hand copies to another process) while the rest are
+still being encrypted, so the first receivers do not wait for the last one's encryption. The
+switching decisions are made before it returns; the edge must take the copies before it
+feeds the next datagram. Without ``lazy`` the copies come as datagrams in the list.
+
 **RTCP is hop-by-hop** (RFC 8723 §6, RFC 8871 §4.4): what endpoints send is terminated here.
 Sender reports are used for the hop's round-trip time and passed on (sender information only)
 to the receivers that get the sender's stream; receiver reports about other sources end here;
@@ -57,7 +64,7 @@ import heapq
 import itertools
 import secrets
 import uuid
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -66,6 +73,7 @@ from sipperc.media.reception import ReceptionStatistics, ntp_short
 from sipperc.perc.switching import (
     ConferenceStatistics,
     EndpointSilent,
+    Forward,
     KeyframeNeeded,
     MediaKind,
     MediaSwitch,
@@ -195,8 +203,48 @@ class RoomSwitchEvent:
     event: SwitchEvent
 
 
+class FanOut:
+    """One received RTP packet's copies for its receivers, encrypted one by one as iterated.
+
+    ``len()`` is the number of copies; iterating yields each as a :data:`Datagram`, outer-
+    encrypted under its receiver's hop-by-hop key with the SEQ/PT/M the switching chose
+    (RFC 8723 §5.2). Iterate it once, before feeding the Media Distributor anything else.
+    """
+
+    __slots__ = ("_forwards", "_marker", "_members", "_payload_type", "_relayed")
+
+    def __init__(self, relayed: RelayedPacket, forwards: tuple[Forward, ...],
+                 members: Mapping[str, _Endpoint]) -> None:
+        self._relayed = relayed
+        self._forwards = forwards
+        self._members = members
+        self._payload_type = relayed.payload_type
+        self._marker = relayed.marker
+
+    def __len__(self) -> int:
+        return len(self._forwards)
+
+    def __repr__(self) -> str:
+        return f"<FanOut of {self._relayed!r} to {len(self._forwards)} receivers>"
+
+    def __iter__(self) -> Iterator[Datagram]:
+        relayed = self._relayed
+        members = self._members
+        payload_type = self._payload_type
+        marker = self._marker
+        for name, copy_sequence, copy_type, copy_marker in self._forwards:
+            receiver = members[name]
+            outbound = receiver.outbound
+            assert outbound is not None
+            yield (receiver.port, receiver.address, outbound.send(
+                relayed, sequence_number=copy_sequence,
+                payload_type=copy_type if copy_type != payload_type else None,
+                marker=copy_marker if copy_marker != marker else None))
+
+
 DistributorEvent = ParticipantJoined | ParticipantLeft | RoomSwitchEvent
-Output = Datagram | ToKeyDistributor | DistributorEvent
+Output = Datagram | ToKeyDistributor | DistributorEvent | FanOut
+"""What the core asks of the edge; a :class:`FanOut` only where ``lazy=True`` was asked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,8 +395,8 @@ class MediaDistributor:
     # -- datagrams ------------------------------------------------------------------------------
 
     def datagram_received(self, port: PortKey, address: Address, data: bytes,
-                          now: float) -> list[Output]:
-        """One UDP datagram on a room's port."""
+                          now: float, *, lazy: bool = False) -> list[Output]:
+        """One UDP datagram on a room's port; ``lazy``: copies as a :class:`FanOut`."""
         self._received += 1
         room = self._rooms[port]
         if not data:
@@ -366,7 +414,7 @@ class MediaDistributor:
                 return []
             if rtcp:
                 return self._rtcp(room, endpoint, data, now)
-            return self._rtp(room, endpoint, data, now)
+            return self._rtp(room, endpoint, data, now, lazy)
         if 20 <= first <= 63:
             return self._dtls(room, port, address, data, now)
         self._dropped[DropReason.UNSUPPORTED] += 1
@@ -538,7 +586,8 @@ class MediaDistributor:
 
     # -- RTP ------------------------------------------------------------------------------------
 
-    def _rtp(self, room: _Room, endpoint: _Endpoint, data: bytes, now: float) -> list[Output]:
+    def _rtp(self, room: _Room, endpoint: _Endpoint, data: bytes, now: float,
+             lazy: bool) -> list[Output]:
         inbound = endpoint.inbound
         assert inbound is not None
         try:
@@ -547,7 +596,7 @@ class MediaDistributor:
             relayed = self._with_previous_keys(endpoint, now, lambda s: s.receive(data))
         if relayed is None:
             return []
-        return self._forward(room, endpoint, relayed, now)
+        return self._forward(room, endpoint, relayed, now, lazy)
 
     def _with_previous_keys(self, endpoint: _Endpoint, now: float,
                             open_with: Callable[[HopByHopSession], _Opened]) -> _Opened | None:
@@ -562,7 +611,7 @@ class MediaDistributor:
         return None
 
     def _forward(self, room: _Room, endpoint: _Endpoint, relayed: RelayedPacket,
-                 now: float) -> list[Output]:
+                 now: float, lazy: bool) -> list[Output]:
         config = room.config
         level = voice = None
         if config.audio_level_id is not None:
@@ -588,17 +637,14 @@ class MediaDistributor:
         routing = room.switch.receive_rtp(now, endpoint.name, RtpPacketInfo(
             ssrc, sequence, payload_type, marker, MediaKind.AUDIO, relayed.size, level, voice))
         outputs: list[Output] = []
-        members = room.members
-        for name, copy_sequence, copy_type, copy_marker in routing.forwards:
-            receiver = members[name]
-            outbound = receiver.outbound
-            assert outbound is not None
-            outputs.append((receiver.port, receiver.address, outbound.send(
-                relayed, sequence_number=copy_sequence,
-                payload_type=copy_type if copy_type != payload_type else None,
-                marker=copy_marker if copy_marker != marker else None)))
-        self._sent += len(outputs)
-        if not outputs:
+        if routing.forwards:
+            copies = FanOut(relayed, routing.forwards, room.members)
+            self._sent += len(copies)
+            if lazy:
+                outputs.append(copies)
+            else:
+                outputs += copies
+        else:
             self._dropped[DropReason.NOT_FORWARDED] += 1
         for event in routing.events:
             outputs += self._switch_event(room, event, now)
@@ -784,7 +830,7 @@ class MediaDistributor:
         self._recovered += 1
         outputs = self._join(endpoint, now, recovered=True)
         if isinstance(opened, RelayedPacket):
-            outputs += self._forward(room, endpoint, opened, now)
+            outputs += self._forward(room, endpoint, opened, now, lazy=False)
         return outputs
 
 
@@ -793,6 +839,7 @@ __all__ = [
     "DistributorEvent",
     "DistributorStatistics",
     "DropReason",
+    "FanOut",
     "MediaDistributor",
     "Output",
     "ParticipantJoined",

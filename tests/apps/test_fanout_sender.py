@@ -1,5 +1,6 @@
 """The sender process: datagrams handed over arrive, from the room socket, in order; whatever
-it cannot take comes back to the caller; without sendmmsg there is no process."""
+it took but cannot send comes back to the caller, the rest stays in the iterator; without
+sendmmsg there is no process."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 import pytest
 
 from sipperc.apps import fanout_sender
-from sipperc.apps.fanout_sender import SLOT_SIZE, FanOutSender, sendmmsg_available
+from sipperc.apps.fanout_sender import CHUNK, SLOT_SIZE, FanOutSender, sendmmsg_available
 
 pytestmark = pytest.mark.skipif(not sendmmsg_available(), reason="needs Linux sendmmsg(2)")
 
@@ -72,7 +73,7 @@ def test_datagrams_arrive_in_order_from_the_room_socket_across_ring_wraps(
         outputs = [("room", r.getsockname(), f"{burst}/{n}/{i}".encode() * 20)
                    for n in range(4) for i, r in enumerate(receivers)]
         _wait_until_sent(sender, len(sent))
-        assert sender.send(outputs, 0) == len(outputs)
+        assert sender.send(iter(outputs), len(outputs)) == []
         sent += outputs
     for receiver in receivers:
         got = _receive(receiver, 40)
@@ -83,25 +84,39 @@ def test_datagrams_arrive_in_order_from_the_room_socket_across_ring_wraps(
     assert sender.errors == 0
 
 
-def test_a_full_ring_hands_the_rest_back(room, receivers, start):
+def test_it_takes_no_more_than_asked_nor_than_the_ring_holds(room, receivers, start):
     sender = start({"room": room}, slots=4)
     target = receivers[0].getsockname()
-    outputs = [("room", target, bytes([n]) * 100) for n in range(10)]
-    taken = sender.send(outputs, 2)
-    assert 2 < taken <= 6  # at most the four free slots, from index 2 on
-    _wait_until_sent(sender, taken - 2)
-    assert [data for data, _ in _receive(receivers[0], taken - 2)] == [
-        data for _, _, data in outputs[2:taken]]
+    outputs = iter([("room", target, bytes([n]) * 100) for n in range(10)])
+    assert sender.send(outputs, 3) == []
+    assert next(outputs)[2][0] == 3  # the fourth stays in the iterator
+    _wait_until_sent(sender, 3)
+    assert sender.send(outputs, 100) == []  # four slots: 4 to 7
+    assert next(outputs)[2][0] == 8
+    _wait_until_sent(sender, 7)
+    assert [data[0] for data, _ in _receive(receivers[0], 7)] == [0, 1, 2, 4, 5, 6, 7]
+
+
+def test_large_hand_overs_go_in_chunks(room, receivers, start):
+    sender = start({"room": room})
+    outputs = [("room", r.getsockname(), b"%d" % n) for n in range(3 * CHUNK)
+               for r in receivers]
+    assert sender.send(iter(outputs), len(outputs)) == []
+    _wait_until_sent(sender, len(outputs))
+    for receiver in receivers:
+        assert len(_receive(receiver, 3 * CHUNK)) == 3 * CHUNK
 
 
 def test_events_unknown_ports_and_large_datagrams_stay_with_the_caller(room, receivers, start):
     sender = start({"room": room})
     target = receivers[0].getsockname()
-    event = object()
-    assert sender.send([("room", target, b"a"), event, ("room", target, b"b")], 0) == 1
-    assert sender.send([("other room", target, b"c")], 0) == 0
-    assert sender.send([("room", target, bytes(SLOT_SIZE + 1))], 0) == 0
-    assert sender.send([("room", target, bytes(SLOT_SIZE))], 0) == 1
+    elsewhere = ("other room", target, b"c")
+    outputs = iter([("room", target, b"a"), elsewhere, ("room", target, b"b")])
+    assert sender.send(outputs, 3) == [elsewhere]
+    assert next(outputs)[2] == b"b"
+    too_large = ("room", target, bytes(SLOT_SIZE + 1))
+    assert sender.send(iter([too_large]), 1) == [too_large]
+    assert sender.send(iter([("room", target, bytes(SLOT_SIZE))]), 1) == []
     assert [len(data) for data, _ in _receive(receivers[0], 2)] == [1, SLOT_SIZE]
 
 
@@ -117,7 +132,7 @@ def test_several_sockets_and_ipv6(room, receivers, start):
         outputs = [("v4", receivers[0].getsockname(), b"four"),
                    ("v6", receiver6.getsockname(), b"six"),
                    ("v4", receivers[1].getsockname(), b"four again")]
-        assert sender.send(outputs, 0) == 3
+        assert sender.send(iter(outputs), 3) == []
         assert receivers[0].recvfrom(100) == (b"four", room.getsockname())
         data, source = receiver6.recvfrom(100)
         assert (data, source[:2]) == (b"six", room6.getsockname()[:2])
@@ -129,9 +144,9 @@ def test_a_dead_process_hands_everything_back(room, receivers, start):
     sender.process.kill()
     sender.process.wait()
     outputs = [("room", receivers[0].getsockname(), b"x")]
-    assert sender.send(outputs, 0) == 0  # the pipe is broken
+    assert sender.send(iter(outputs), 1) == outputs  # taken, but the pipe is broken
     assert not sender.alive
-    assert sender.send(outputs, 0) == 0
+    assert sender.send(iter(outputs), 1) == []  # nothing taken any more
 
 
 def test_the_process_ends_when_closed_and_releases_the_port(room, start):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sipperc.perc.key_distributor import EndpointLeft, Rekeyed, RekeyReason
 from sipperc.perc.media_distributor import (
     DropReason,
+    FanOut,
     MediaDistributor,
     ParticipantJoined,
     ParticipantLeft,
@@ -125,6 +126,33 @@ def test_forwarded_copies_are_under_the_receivers_keys_and_keep_the_ekt_field():
                       (keys_a.server_write_master_key, keys_a.server_write_master_salt)):
         with pytest.raises(AuthenticationError):
             HopByHopSession(DOUBLE_128, master_key=key, master_salt=salt).receive(to_b)
+
+
+def test_lazily_the_copies_come_as_a_fan_out_encrypted_as_taken():
+    conference = started("abcd")
+    a = conference.peers["a"]
+    md = conference.md
+    sent_before = md.statistics(conference.now).datagrams_sent
+    copies = md.datagram_received(ROOM, a.address, next_packet_with_full_field(conference, a),
+                                  conference.now, lazy=True)
+    (fan_out,) = copies
+    assert isinstance(fan_out, FanOut) and len(fan_out) == 3
+    assert md.statistics(conference.now).datagrams_sent == sent_before + 3
+    hops = {}
+    for name in "bcd":
+        peer = conference.peers[name]
+        keys = keys_for(conference, association_of(conference, peer))
+        hops[peer.address] = HopByHopSession(DOUBLE_128,
+                                             master_key=keys.server_write_master_key,
+                                             master_salt=keys.server_write_master_salt)
+    taken = list(fan_out)
+    assert {address for _, address, _ in taken} == set(hops)
+    # Each under its receiver's key; the next packet, taken eagerly, continues those streams.
+    eager = md.datagram_received(ROOM, a.address, next_packet_with_full_field(conference, a),
+                                 conference.now)
+    assert len(eager) == 3 and all(type(o) is tuple for o in eager)
+    for _, address, data in taken + eager:
+        assert hops[address].receive(data).ssrc == a.ssrc
 
 
 def next_packet_with_full_field(conference, peer):
