@@ -14,7 +14,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,58 @@ def require_pjsua2() -> None:
     """Skip the test when the pjsua2 wheel is not installed."""
     if importlib.util.find_spec("pjsua2") is None:
         pytest.skip("pjsua2 is not installed (pip install pjsua2-python; scripts/setup does)")
+
+
+@dataclass(frozen=True)
+class StreamFigures:
+    """The audio stream figures of pjsua2's call dump (``pjsua_call_dump``).
+
+    ``rx_*``: what pjsua2 measured on the RTP it received from us. ``tx_reported``: whether
+    an RTCP report about its own stream came from us (the dump's TX "last update" is not
+    "never"), and ``tx_loss``/``tx_jitter_ms`` what that report said (mean jitter).
+    """
+
+    rx_packets: int
+    rx_loss: int
+    rx_discard: int
+    rx_dup: int
+    rx_reorder: int
+    rx_jitter_ms: float
+    tx_reported: bool
+    tx_loss: int
+    tx_jitter_ms: float
+    dump: str
+
+    @classmethod
+    def parse(cls, dump: str) -> StreamFigures:
+        rx_text, _, tx_text = dump.partition(" TX pt=")
+        if not tx_text:
+            raise ValueError(f"no RX/TX figures in the call dump:\n{dump}")
+
+        def number(pattern: str, text: str) -> int:
+            match = re.search(pattern, text)
+            if match is None:
+                raise ValueError(f"{pattern!r} not in the call dump:\n{dump}")
+            return int(match.group(1))
+
+        def mean_jitter(text: str) -> float:
+            match = re.search(r"jitter\s*:\s*[\d.]+\s+([\d.]+)", text)
+            if match is None:
+                raise ValueError(f"no jitter in the call dump:\n{dump}")
+            return float(match.group(1))
+
+        return cls(
+            rx_packets=number(r"total (\d+)pkt", rx_text),
+            rx_loss=number(r"pkt loss=(\d+)", rx_text),
+            rx_discard=number(r"discrd=(\d+)", rx_text),
+            rx_dup=number(r"dup=(\d+)", rx_text),
+            rx_reorder=number(r"reord=(\d+)", rx_text),
+            rx_jitter_ms=mean_jitter(rx_text),
+            tx_reported="last update:never" not in tx_text.split("\n", 1)[0],
+            tx_loss=number(r"pkt loss=(\d+)", tx_text),
+            tx_jitter_ms=mean_jitter(tx_text),
+            dump=dump,
+        )
 
 
 class Pjsua2Phone(ProcessProtocol):
@@ -83,6 +137,12 @@ class Pjsua2Phone(ProcessProtocol):
     def call(self, uri: str) -> None:
         self.send("call", uri=uri)
 
+    def statistics(self) -> defer.Deferred[StreamFigures]:
+        """pjsua2's figures for the current call's audio stream, from its call dump."""
+        self.events = [e for e in self.events if e["event"] != "stats"]
+        self.send("stats")
+        return self.wait("stats").addCallback(lambda event: StreamFigures.parse(event["dump"]))
+
     def hangup(self) -> None:
         self.send("hangup")
 
@@ -92,10 +152,11 @@ class Pjsua2Phone(ProcessProtocol):
             self.send("quit")
         return self.ended
 
-    def kill(self) -> None:
-        """End the child if it is still there (test cleanup)."""
+    def kill(self) -> defer.Deferred[int]:
+        """End the child if it is still there (test cleanup); fires once it is gone."""
         if self.exit_code is None and self.transport is not None:
             self.transport.signalProcess("KILL")
+        return self.ended
 
     def states(self) -> list[str]:
         """The call states reported so far."""

@@ -43,12 +43,17 @@ class Pjsua2Harness(unittest.TestCase):
         self.directory = Path(self.mktemp()).resolve()
         self.directory.mkdir(parents=True)
 
-    def certificates(self) -> tuple[TlsConfig, dict[str, str]]:
-        """A test CA, a certificate for each side (127.0.0.1); our TlsConfig and pjsua2's."""
+    def certificates(self, pjsua_ca_trusted: bool = True) -> tuple[TlsConfig, dict[str, str]]:
+        """A test CA, a certificate for each side (127.0.0.1); our TlsConfig and pjsua2's.
+
+        ``pjsua_ca_trusted`` False: pjsua2's certificate comes from another CA, one we do
+        not trust.
+        """
         ca = make_identity("sipperc interop CA", ca=True)
         ours = make_identity("sipperc.test", issuer=ca, dns_names=("sipperc.test",),
                              ip_addresses=("127.0.0.1",))
-        theirs = make_identity("pjsua.test", issuer=ca, dns_names=("pjsua.test",),
+        their_ca = ca if pjsua_ca_trusted else make_identity("another CA", ca=True)
+        theirs = make_identity("pjsua.test", issuer=their_ca, dns_names=("pjsua.test",),
                                ip_addresses=("127.0.0.1",))
         ca_pem, _ = ca.write(self.directory, "ca")
         cert, key = ours.write(self.directory, "sipperc")
@@ -58,10 +63,10 @@ class Pjsua2Harness(unittest.TestCase):
 
     @defer.inlineCallbacks
     def phones(self, transport: str, ours: dict[str, object] | None = None,
-               **pjsua_config: object):
+               pjsua_ca_trusted: bool = True, **pjsua_config: object):
         tls, pjsua_tls = (None, None)
         if transport == "tls":
-            tls, pjsua_tls = self.certificates()
+            tls, pjsua_tls = self.certificates(pjsua_ca_trusted)
         config = {"transports": [transport], "codecs": ["PCMU/8000/1", "PCMA/8000/1"],
                   "play": str(SPEECH), "record": str(self.directory / "pjsua-heard.wav"),
                   **pjsua_config}
@@ -106,6 +111,17 @@ class Pjsua2CallTests(Pjsua2Harness):
 
     def test_sipperc_calls_pjsua2_over_tls(self):
         return self.check_we_call("tls")
+
+    @defer.inlineCallbacks
+    def test_sipperc_refuses_a_pjsua2_certificate_it_cannot_verify(self):
+        pjsua, ours = yield self.phones("tls", pjsua_ca_trusted=False)
+        call = ours.call(pjsua.uri("tls"))
+        ended = yield ours.wait(CallEnded, where=lambda e: e.call == call)
+        # The TLS handshake failed on our side: the INVITE never left (RFC 3261 §8.1.3.1:
+        # a transport error is a 503), pjsua2 saw no call.
+        assert ended.reason is EndReason.UNREACHABLE and ended.status_code == 503
+        assert pjsua.find("incoming") is None and not ours.media
+        assert (yield pjsua.quit()) == 0
 
     @defer.inlineCallbacks
     def check_pjsua2_calls(self, transport: str):
@@ -185,7 +201,19 @@ class Pjsua2AudioTests(Pjsua2Harness):
         assert security.startswith("sdes AES_CM_128_HMAC_SHA1") if srtp else security == "plain", (
             media)
         yield sleep(self.talk)
+        # Our RTCP as a real peer reads it: the first report comes 1-3 s into the call
+        # (RFC 3550 §6.3: half the 5 s minimum, randomised), so wait for it.
+        theirs = yield pjsua.statistics()
+        for _ in range(20):
+            if theirs.tx_reported:
+                break
+            yield sleep(0.25)
+            theirs = yield pjsua.statistics()
         stats = ours.statistics(call)  # before the peer's RTCP BYE takes its source away
+        assert theirs.rx_packets >= 40 * (self.talk - 0.5), theirs.dump
+        assert theirs.rx_loss == theirs.rx_discard == theirs.rx_dup == 0, theirs.dump
+        assert theirs.tx_reported and theirs.tx_loss == 0 and theirs.tx_jitter_ms < 20, (
+            theirs.dump)
         if we_call:
             ours.hangup(call)
         else:
@@ -196,11 +224,16 @@ class Pjsua2AudioTests(Pjsua2Harness):
         assert stats.discarded_rtp == 0, stats  # every packet authenticated and parsed
         (remote,) = stats.receive
         assert remote.packets_lost == 0 and remote.packets_received >= 40 * (self.talk - 0.5)
+        assert remote.cname and remote.jitter < 0.02, remote  # pjsua2's SDES and our A.8 figure
+        assert stats.send.remote_cumulative_lost == 0, stats.send  # pjsua2's report about us
         to_pjsua = self.assert_heard_speech(self.directory / "pjsua-heard.wav", "pjsua2")
         to_us = self.assert_heard_speech(media.recording, "sipperc")
         print(f"\n{codec}{' SDES-SRTP' if srtp else ''}: sipperc->pjsua2 median SNR "
               f"{to_pjsua[0]:.1f} dB ({to_pjsua[1]:.0%} of blocks >= {self.min_snr} dB); "
-              f"pjsua2->sipperc {to_us[0]:.1f} dB ({to_us[1]:.0%}); {security}")
+              f"pjsua2->sipperc {to_us[0]:.1f} dB ({to_us[1]:.0%}); {security}; "
+              f"pjsua2 received {theirs.rx_packets} packets (lost {theirs.rx_loss}, jitter "
+              f"{theirs.rx_jitter_ms} ms) and our RTCP reports (loss {theirs.tx_loss}, jitter "
+              f"{theirs.tx_jitter_ms} ms)")
 
     def test_pcmu_both_ways_sipperc_calling(self):
         return self.converse(we_call=True, codec="PCMU")
