@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import socket
 import subprocess
 import sys
@@ -56,28 +55,20 @@ from twisted.python.failure import Failure
 
 from sipperc.apps.leak_search import conference_secrets, search_memory, search_text
 from sipperc.apps.server_process import JsonLogFollower, ServerExitedError, ServerProcess, free_port
-from sipperc.config import parse_config
-from sipperc.dtls import Fingerprint, Identity
+from sipperc.dtls import Identity
 from sipperc.log import LineObserver
 from sipperc.media.audio_port import AudioSink
-from sipperc.media.negotiated import NegotiatedFormat, NegotiatedMedia
 from sipperc.media.resample import Resampler
 from sipperc.media.voice_match import LoopedVoice
 from sipperc.media.wav_file import WavFileSink, WavFileSource, read_wav
-from sipperc.perc.focus_interface import Refused
-from sipperc.perc.focus_service import FocusInterfaceClient
-from sipperc.perc.key_distributor import ParticipantAnnouncement
 from sipperc.perc.participant import (
     AssociationEstablished,
     AssociationLost,
     EKTKeyInstalled,
     Participant,
-    ParticipantEvent,
-    PercSessionParameters,
 )
-from sipperc.perc.participant_endpoint import ParticipantEndpoint
-from sipperc.perc.tunnel_service import ReconnectBackoff
-from sipperc.perc.tunnel_tls import load_mutual_tls
+from sipperc.perc.participant_call import JoinRefusedError, ParticipantCall
+from sipperc.sip.user_agent_events import CallEnded
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 DEMO_CERTS = CHECKOUT / "scripts" / "demo-certs"
@@ -87,6 +78,11 @@ ROOM = "design-review"
 ROOM_NAME = "Design review"
 KD_READY = "listening for focus connections"
 MD_READY = "tunnel TLS established"
+FOCUS_READY = "SIP focus listening"
+RECORD_RATE = 16000
+"""Recordings are written at the voices' rate, whatever the codec."""
+MATCH_RATE = 8000
+"""Voices are recognised at telephone bandwidth: every codec keeps it, and it is quick."""
 MATCH_THRESHOLD = 0.7
 """A recording scores at least this against its speaker's voice (G.711 gives about 0.95)."""
 MATCH_MARGIN = 0.2
@@ -137,15 +133,18 @@ class Attendee:
     name: str
     identity: Identity
     voice: Path
-    participant: Participant | None = None
-    endpoint: ParticipantEndpoint | None = None
-    port: Any = None
+    call: ParticipantCall | None = None
     joined_at: float | None = None
     left_at: float | None = None
     refused: str | None = None
     spis: list[int] = field(default_factory=list)
     sent_before: int = 0
     received_before: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def participant(self) -> Participant | None:
+        """The media side, once the conference answered."""
+        return self.call.participant if self.call is not None else None
 
     @property
     def active(self) -> bool:
@@ -235,16 +234,14 @@ class ConferenceDemo:
         self.speakers: dict[int, str] = {}
         self.servers: list[ServerProcess] = []
         self.followers: dict[str, JsonLogFollower] = {}
-        self.focus: FocusInterfaceClient | None = None
-        self.media_distributor: tuple[str, int] = ("127.0.0.1", 0)
+        self.conference_uri = ""
+        self.keys_held: dict[str, Any] = {}
         self.roster: list[str] = []
         self.rekeys: list[Rekey] = []
         self.announced_spis: set[int] = set()
         self.md_samples: list[tuple[float, int, int]] = []
         self.loops: list[LoopingCall] = []
         self.last_status = self.started
-        self.media = NegotiatedMedia([NegotiatedFormat(0, "PCMU", 8000)], 0.02)
-        self.record_rate = 8000
         self.ending = False
 
     # -- output ---------------------------------------------------------------------------------
@@ -269,7 +266,6 @@ class ConferenceDemo:
         self.loops[0].clock = self.loops[1].clock = self.reactor
         self.loops[0].start(0.05)
         self.loops[1].start(max(2.0, plan.seconds / 8), now=False)
-        await self._connect_focus()
 
         start = self.reactor.seconds()
         for name in plan.names[:plan.participants]:
@@ -300,9 +296,6 @@ class ConferenceDemo:
         self._check_audio(verdict)
         self._check_rekeys(verdict)
         self._check_key_leaks(verdict)
-        if self.focus is not None:
-            await self.focus.stopService()
-            self.focus = None
         self._check_stop(verdict)
         (self.output / "verdict.json").write_text(json.dumps(verdict.as_json(), indent=2) + "\n")
         return verdict
@@ -313,8 +306,8 @@ class ConferenceDemo:
             if loop.running:
                 loop.stop()
         for attendee in self.attendees.values():
-            if attendee.active and attendee.endpoint is not None:
-                attendee.endpoint.leave("interrupted")
+            if attendee.active and attendee.call is not None:
+                attendee.call.leave("interrupted")
                 attendee.left_at = self.reactor.seconds()
 
     def stop_servers(self) -> list[tuple[str, int | None]]:
@@ -336,9 +329,9 @@ class ConferenceDemo:
                  f"conference policy lists {len(listed)} participant certificates"
                  + (f", not {', '.join(self.plan.refuse)}'s" if self.plan.refuse else ""))
         tunnel, focus = free_port(), free_port()
-        media = free_port(socket.SOCK_DGRAM)
-        self.ports = {"tunnel": tunnel, "focus": focus, "media": media}
-        self.media_distributor = ("127.0.0.1", media)
+        media, sip = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+        self.ports = {"tunnel": tunnel, "focus": focus, "media": media, "sip": sip}
+        self.conference_uri = f"sip:{ROOM}@127.0.0.1:{sip}"
         entries = "".join(f"      - name: {a.name}\n"
                           f"        fingerprint: \"{a.identity.fingerprint}\"\n" for a in listed)
         (self.output / "conferences.yaml").write_text(
@@ -381,12 +374,23 @@ class ConferenceDemo:
             "rtcp_interval: 1\n"
             "statistics_interval: 1\n"
             "reconnect: {initial: 0.1, maximum: 1}\n")
-        (self.output / "focus-interface.yaml").write_text(
-            "# Written by sipperc demo: how it reaches the Key Distributor's focus interface.\n"
-            "tls:\n"
-            "  certificate: certs/focus.pem\n"
-            "  private_key: certs/focus.key\n"
-            "  peer: {ca: certs/demo-ca.pem, names: [kd.sipperc.test]}\n")
+        (self.output / "focus.yaml").write_text(
+            "# Written by sipperc demo: configs/focus.yaml explains every setting.\n"
+            "sip:\n"
+            f"  listen: [udp:127.0.0.1:{sip}]\n"
+            "  domain: 127.0.0.1\n"
+            "key_distributor:\n"
+            "  host: 127.0.0.1\n"
+            f"  port: {focus}\n"
+            "  tls:\n"
+            "    certificate: certs/focus.pem\n"
+            "    private_key: certs/focus.key\n"
+            "    peer: {ca: certs/demo-ca.pem, names: [kd.sipperc.test]}\n"
+            "codecs: [opus, PCMU, telephone-event]\n"
+            "rooms:\n"
+            f"  {ROOM}:\n"
+            f"    name: {ROOM_NAME}\n"
+            f"    media_distributor: {{host: 127.0.0.1, port: {media}}}\n")
         log = (self.output / "logs" / "demo.log").open("a")
         globalLogPublisher.addObserver(FilteringLogObserver(
             LineObserver(log, "text"), [LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)]))
@@ -399,7 +403,9 @@ class ConferenceDemo:
                  f"focus interface on 127.0.0.1:{self.ports['focus']}"),
                 ("distributor", "distributor", MD_READY,
                  f"Media Distributor up: room {ROOM} on udp 127.0.0.1:{self.ports['media']}, "
-                 f"tunnel to the Key Distributor (mutual TLS 1.3) established")):
+                 f"tunnel to the Key Distributor (mutual TLS 1.3) established"),
+                ("focus", "focus", FOCUS_READY,
+                 f"SIP focus up: {self.conference_uri} (udp)")):
             server = ServerProcess(name, ["-m", "sipperc", "--log-format", "json", command,
                                           "--config", str(self.output / f"{name}.yaml")],
                                    logs / f"{name}.log", cwd=self.output)
@@ -408,72 +414,69 @@ class ConferenceDemo:
             self.followers[name] = JsonLogFollower(server.log)
             await self._until(partial(server.ready, marker), 30, f"{name} ready")
             self.say(f"{what} (pid {server.pid}, log {server.log.relative_to(self.output)})")
-
-    async def _connect_focus(self) -> None:
-        """Stand in for the SIP focus: announce each participant to the Key Distributor."""
-        path = self.output / "focus-interface.yaml"
-        tls = load_mutual_tls(parse_config(path.read_text(), str(path)).require("tls"))
-        self.focus = FocusInterfaceClient.to_host(
-            "127.0.0.1", self.ports["focus"], tls, reactor=self.reactor,
-            backoff=ReconnectBackoff(0.1, 1.0, 0.5))
-        self.focus.startService()
-        focus = self.focus
-        await self._until(lambda: focus.connected, 10, "the focus interface")
-        self.say("focus connected to the Key Distributor's focus interface (mutual TLS 1.3)")
+        await self._until(partial(self.servers[0].ready, "focus connected"), 30,
+                          "the focus's connection to the Key Distributor")
+        self.say("SIP focus connected to the Key Distributor's focus interface (mutual TLS "
+                 "1.3): it can announce endpoints, never learn a key")
 
     # -- joining and leaving --------------------------------------------------------------------
 
     async def _join(self, attendee: Attendee) -> None:
-        assert self.focus is not None
-        local_tls_id = secrets.token_urlsafe(18).encode()
-        answer = await self.focus.announce(ParticipantAnnouncement(
-            ROOM, attendee.name, local_tls_id, (Fingerprint.parse(attendee.identity.fingerprint),),
-            identity=f"sip:{attendee.name}@sipperc.test"))
-        if isinstance(answer, Refused):
-            attendee.refused = answer.reason
-            self.say(f"{attendee.name} is refused by the Key Distributor: {answer.reason}")
-            return
-        session = PercSessionParameters(
-            media_distributor=self.media_distributor,
-            key_distributor_fingerprints=(answer.key_distributor_fingerprint,),
-            key_distributor_tls_id=answer.key_distributor_tls_id,
-            local_tls_id=local_tls_id)
-        participant = Participant(attendee.identity, session, self.media,
-                                  now=self.reactor.seconds(), audit_keys=True,
-                                  statistics_interval=None)
-        self.speakers[participant.ssrc] = attendee.name
         heard = self.output / "heard" / attendee.name
         heard.mkdir(exist_ok=True)
-        rate = self.record_rate = participant.rtp.receiver.sample_rate
-        attendee.participant = participant
-        attendee.endpoint = ParticipantEndpoint(
-            participant, WavFileSource(attendee.voice, loop=True),
-            WavFileSink(heard / "mix.wav", rate),
-            source_sink=lambda ssrc: self._recorder(heard, ssrc, rate),
-            reactor=self.reactor, on_event=lambda event: self._event(attendee, event))
-        attendee.port = self.reactor.listenUDP(0, attendee.endpoint, interface="127.0.0.1")
-        attendee.joined_at = self.reactor.seconds()
-        self.say(f"{attendee.name} joins: SSRC {participant.ssrc:08x}, speaking "
+        mix = WavFileSink(heard / "mix.wav", RECORD_RATE)
+        call = attendee.call = ParticipantCall(
+            attendee.identity, WavFileSource(attendee.voice, loop=True), sink=mix,
+            source_sink=lambda ssrc: self._recorder(heard, ssrc), user=attendee.name,
+            display_name=attendee.name.title(), reactor=self.reactor,
+            on_event=lambda event: self._event(attendee, event), audit_keys=True)
+        call.start()
+        self.say(f"{attendee.name} ({call.uri}) INVITEs {self.conference_uri}: PERC offer "
+                 f"with its certificate's fingerprint and a fresh tls-id, speaking "
                  f"{attendee.voice.relative_to(CHECKOUT)}")
+        try:
+            await call.join(self.conference_uri)
+        except JoinRefusedError as refusal:
+            attendee.refused = str(refusal)
+            mix.close()
+            await call.stop()
+            self.say(f"{attendee.name}'s INVITE is refused: {refusal}")
+            return
+        attendee.joined_at = self.reactor.seconds()
+        participant = call.participant
+        assert participant is not None
+        session = participant.session
+        host, port = session.media_distributor
+        media = participant.rtp.send_stream.codec
+        self.say(f"{attendee.name}: 200 OK; the SDP answer sends media to the Media "
+                 f"Distributor ({host}:{port}) and names the Key Distributor "
+                 f"(a=fingerprint {str(session.key_distributor_fingerprints[0])[:20]}..., "
+                 f"a=tls-id); codec {media.name}/{media.sample_rate}; SSRC "
+                 f"{participant.ssrc:08x}")
 
-    def _recorder(self, directory: Path, ssrc: int, rate: int) -> AudioSink:
-        speaker = self.speakers.get(ssrc, f"ssrc-{ssrc:08x}")
-        return WavFileSink(directory / f"from-{speaker}.wav", rate)
+    def _recorder(self, directory: Path, ssrc: int) -> AudioSink:
+        speaker = next((a.name for a in self.attendees.values()
+                        if a.participant is not None and a.participant.ssrc == ssrc),
+                       f"ssrc-{ssrc:08x}")
+        return WavFileSink(directory / f"from-{speaker}.wav", RECORD_RATE)
 
     async def _leave(self, attendee: Attendee, reason: str, *, quiet: bool = False) -> None:
-        if not attendee.active or attendee.endpoint is None:
+        call = attendee.call
+        if not attendee.active or call is None:
             return
-        attendee.endpoint.leave(reason)
+        participant = call.participant
+        if participant is not None:
+            self.keys_held[attendee.name] = participant.key_audit()
         attendee.left_at = self.reactor.seconds()
-        await attendee.port.stopListening()
-        if self.focus is not None:
-            await self.focus.withdraw(ROOM, attendee.name)
+        call.leave(reason)
         if not quiet:
-            self.say(f"{attendee.name} hangs up (RTCP BYE, DTLS close_notify)")
+            self.say(f"{attendee.name} hangs up: SIP BYE, RTCP BYE, DTLS close_notify")
+        await self._sleep(0.2)  # the BYE's 200 OK
+        await call.stop()
 
     # -- what the components report -------------------------------------------------------------
 
-    def _event(self, attendee: Attendee, event: ParticipantEvent) -> None:
+    def _event(self, attendee: Attendee, event: object) -> None:
         if isinstance(event, AssociationEstablished):
             self.say(f"{attendee.name}: DTLS with the Key Distributor (through the Media "
                      f"Distributor) done: {event.profile.name}, EKT {event.ekt_cipher.name}")
@@ -487,6 +490,10 @@ class ConferenceDemo:
                          f"({' '.join(a.name for a in members)})")
         elif isinstance(event, AssociationLost) and event.retry_at is not None:
             self.say(f"{attendee.name}: association lost ({event.reason}); retrying")
+        elif isinstance(event, CallEnded) and attendee.active:
+            attendee.left_at = self.reactor.seconds()
+            self.say(f"{attendee.name}'s call ended: {event.status_code or ''} "
+                     f"{event.reason.value}")
 
     def _poll_logs(self) -> None:
         for server in self.servers:
@@ -546,12 +553,8 @@ class ConferenceDemo:
     # -- the verdict ----------------------------------------------------------------------------
 
     def _check_audio(self, verdict: Verdict) -> None:
-        voices: dict[str, LoopedVoice] = {}
-        rate = self.record_rate
-        for name, attendee in self.attendees.items():
-            pcm, voice_rate = read_wav(attendee.voice)
-            voices[name] = LoopedVoice(Resampler(voice_rate, rate).process(pcm)
-                                       if voice_rate != rate else pcm, rate)
+        voices = {name: LoopedVoice(_at_match_rate(attendee.voice), MATCH_RATE)
+                  for name, attendee in self.attendees.items()}
         hearings: list[Hearing] = []
         lines: list[str] = []
         for listener in self.attendees.values():
@@ -580,7 +583,7 @@ class ConferenceDemo:
         path = self.output / "heard" / listener.name / f"from-{speaker.name}.wav"
         if not path.exists():
             return Hearing(listener.name, speaker.name, 0.0, None)
-        recording, _ = read_wav(path)
+        recording = _at_match_rate(path)
         score = voices[speaker.name].match(recording)
         others = [(name, voice.match(recording)) for name, voice in voices.items()
                   if name != speaker.name]
@@ -613,24 +616,27 @@ class ConferenceDemo:
         verdict.add("rekey", holds, lines)
 
     def _check_key_leaks(self, verdict: Verdict) -> None:
-        held = [(a.name, a.participant.key_audit()) for a in self.attendees.values()
-                if a.participant is not None]
-        needles = conference_secrets(held)
-        md = next(s for s in self.servers if s.name == "distributor")
-        self.say(f"searching the Media Distributor's memory and log for the {len(needles)} "
-                 f"end-to-end secrets the participants held")
+        needles = conference_secrets(self.keys_held.items())
+        self.say(f"searching the Media Distributor's and the SIP focus's memory and logs for "
+                 f"the {len(needles)} end-to-end secrets the participants held")
         lines = []
         holds = bool(needles)
-        try:
-            in_memory, searched = search_memory(md.pid, needles)
-            holds = holds and not in_memory
-            lines.append(f"Media Distributor memory: {searched / 1e6:.0f} MB searched, "
-                         + (f"FOUND {', '.join(sorted(in_memory))}" if in_memory
-                            else "none found"))
-        except (PermissionError, ProcessLookupError, FileNotFoundError) as error:
-            lines.append(f"Media Distributor memory: not searchable here ({error})")
-        for name, path in (("Media Distributor log", md.log),
-                           ("Key Distributor log", self.output / "logs" / "keyserver.log"),
+        untrusted = {"distributor": "Media Distributor", "focus": "SIP focus"}
+        for server in self.servers:
+            if server.name not in untrusted:
+                continue
+            try:
+                in_memory, searched = search_memory(server.pid, needles)
+                holds = holds and not in_memory
+                lines.append(f"{untrusted[server.name]} memory: {searched / 1e6:.0f} MB "
+                             "searched, " + (f"FOUND {', '.join(sorted(in_memory))}"
+                                             if in_memory else "none found"))
+            except (PermissionError, ProcessLookupError, FileNotFoundError) as error:
+                lines.append(f"{untrusted[server.name]} memory: not searchable here ({error})")
+        logs = self.output / "logs"
+        for name, path in (("Media Distributor log", logs / "distributor.log"),
+                           ("SIP focus log", logs / "focus.log"),
+                           ("Key Distributor log", logs / "keyserver.log"),
                            ("Key Distributor state file", self.output / "kd-state.json")):
             if not path.exists():
                 continue
@@ -643,6 +649,7 @@ class ConferenceDemo:
             f"session keys, DTLS inner halves) searched for, raw, hex and base64:", *lines])
 
     def _check_stop(self, verdict: Verdict) -> None:
+        self.say("stopping the servers (SIGTERM)")
         statuses = self.stop_servers()
         holds = all(status == 0 for _, status in statuses)
         verdict.add("servers", holds, [", ".join(f"{name} exited with {status}"
@@ -666,6 +673,12 @@ class ConferenceDemo:
 
 class DemoError(RuntimeError):
     """The demo could not run (a server did not start, a file is missing)."""
+
+
+def _at_match_rate(path: Path) -> Any:
+    """A WAV file's samples at :data:`MATCH_RATE`."""
+    pcm, rate = read_wav(path)
+    return Resampler(rate, MATCH_RATE).process(pcm) if rate != MATCH_RATE else pcm
 
 
 def _overlap(a: Attendee, b: Attendee) -> bool:

@@ -15,6 +15,8 @@ import base64
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import numpy as np
+
 from sipperc.perc.participant import ParticipantKeys
 from sipperc.srtp.key_derivation import SessionKeys
 
@@ -66,6 +68,7 @@ def search_memory(pid: int, needles: Mapping[str, bytes]) -> tuple[dict[str, str
     Reading another process's memory needs ptrace rights over it: being root, or its parent
     (the Yama default). PermissionError comes out if neither holds.
     """
+    search = MultiNeedleSearch(needles)
     found: dict[str, str] = {}
     searched = 0
     with open(f"/proc/{pid}/mem", "rb", buffering=0) as memory:
@@ -76,10 +79,64 @@ def search_memory(pid: int, needles: Mapping[str, bytes]) -> tuple[dict[str, str
             except OSError:
                 continue  # a mapping that went away or cannot be read (guard pages)
             searched += len(data)
-            for label, needle in needles.items():
-                if label not in found and needle in data:
-                    found[label] = f"{name or 'anonymous'} @ {start:#x}"
+            for label, offset in search.find(data, exclude=found.keys()).items():
+                found[label] = f"{name or 'anonymous'} @ {start + offset:#x}"
     return found, searched
+
+
+class MultiNeedleSearch:
+    """Every needle at once, at any offset, in one pass over the data.
+
+    Searching 200 secrets in 150 MB one by one reads 30 GB. Here numpy marks, for a whole
+    chunk at a time, the offsets whose first two bytes start some needle (a table of 65536
+    flags: about one offset in 300 for 200 needles), keeps those whose first four bytes do,
+    and only those few are compared with the needles.
+    """
+
+    CHUNK = 1 << 24
+
+    def __init__(self, needles: Mapping[str, bytes]) -> None:
+        self._pairs = np.zeros(1 << 16, dtype=bool)
+        self._by_prefix: dict[int, list[tuple[str, bytes]]] = {}
+        self._short: dict[str, bytes] = {}
+        for label, needle in needles.items():
+            if len(needle) < 4:
+                self._short[label] = needle
+                continue
+            self._pairs[int.from_bytes(needle[:2], "little")] = True
+            prefix = int.from_bytes(needle[:4], "little")
+            self._by_prefix.setdefault(prefix, []).append((label, needle))
+        self._prefixes = np.array(sorted(self._by_prefix), dtype=np.uint32)
+
+    def find(self, data: bytes, exclude: Iterable[str] = ()) -> dict[str, int]:
+        """Offset of the first occurrence of each needle found in ``data``, by label."""
+        skip = set(exclude)
+        found = {label: data.find(needle) for label, needle in self._short.items()
+                 if label not in skip and needle in data}
+        if not self._by_prefix:
+            return found
+        octets = np.frombuffer(data, dtype=np.uint8)
+        for start in range(0, max(len(octets) - 3, 0), self.CHUNK):
+            chunk = octets[start:start + self.CHUNK + 3]
+            candidates = []
+            for parity in (0, 1):  # pairs starting at even, then odd offsets
+                usable = (len(chunk) - parity) // 2 * 2
+                pairs = chunk[parity:parity + usable].view("<u2")
+                candidates.append(np.flatnonzero(self._pairs[pairs]) * 2 + parity)
+            offsets = np.concatenate(candidates)
+            offsets = offsets[offsets + 4 <= len(chunk)]
+            if not len(offsets):
+                continue
+            words = (chunk[offsets].astype(np.uint32) | chunk[offsets + 1].astype(np.uint32) << 8
+                     | chunk[offsets + 2].astype(np.uint32) << 16
+                     | chunk[offsets + 3].astype(np.uint32) << 24)
+            keep = np.isin(words, self._prefixes)
+            for offset, word in zip(offsets[keep].tolist(), words[keep].tolist(), strict=True):
+                for label, needle in self._by_prefix[word]:
+                    if label not in skip and label not in found and \
+                            data.startswith(needle, start + offset):
+                        found[label] = start + offset
+        return found
 
 
 def text_forms(secret: bytes) -> list[bytes]:
@@ -100,5 +157,5 @@ def search_text(path: Path, needles: Mapping[str, bytes]) -> dict[str, str]:
     return found
 
 
-__all__ = ["conference_secrets", "readable_writable_regions", "search_memory", "search_text",
+__all__ = ["MultiNeedleSearch", "conference_secrets", "readable_writable_regions", "search_memory", "search_text",
            "text_forms"]

@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 from sipperc.apps.leak_search import (
+    MultiNeedleSearch,
     conference_secrets,
     readable_writable_regions,
     search_memory,
@@ -63,3 +64,23 @@ def test_a_secret_is_found_in_the_memory_of_the_process_holding_it():
     finally:
         child.stdin.close()
         child.wait(10)
+
+
+class SmallChunks(MultiNeedleSearch):
+    CHUNK = 64
+
+
+def test_every_needle_is_found_at_every_offset_and_across_chunks():
+    needles = {f"key {i}": os.urandom(16) for i in range(50)}
+    needles["salt"] = os.urandom(12)
+    search = SmallChunks(needles)
+    for offset in range(0, 140):
+        data = os.urandom(offset) + needles["key 7"] + os.urandom(offset % 5)
+        assert search.find(data) == {"key 7": offset}
+    needles["short"] = b"\x01\x02"  # shorter than the prefix: searched directly
+    search = SmallChunks(needles)
+    data = bytes(1000) + needles["salt"] + b"\x01\x02" + needles["key 3"]
+    assert search.find(data) == {"salt": 1000, "short": 1012, "key 3": 1014}
+    assert search.find(data, exclude=["salt"]) == {"short": 1012, "key 3": 1014}
+    assert search.find(needles["key 1"][:15]) == {}
+    assert MultiNeedleSearch({}).find(b"anything") == {}
