@@ -1,14 +1,18 @@
 """Run a whole PERC conference on this machine and check that it kept its promise.
 
 ``sipperc demo`` (``scripts/demo`` from a checkout) makes demo certificates
-(``scripts/demo-certs``) and configurations in an output directory, starts the Key Distributor
-and the Media Distributor as their own processes on 127.0.0.1 ports it picks, then joins
-participants, each speaking its own voice from ``audio/voices/``. One of them leaves half-way
-and a newcomer joins, so both rekeys (RFC 8871 §4.5.2) happen in front of you. While it runs it
-shows what each component does: servers up, each participant's DTLS association with the Key
-Distributor (through the Media Distributor, RFC 9185) and its EKT key epoch (SPI, RFC 8870),
-the roster as the Key Distributor keeps it, packets per second at the participants and at the
-Media Distributor.
+(``scripts/demo-certs``) and configurations in an output directory, starts the Key Distributor,
+the Media Distributor and the SIP focus as their own processes on 127.0.0.1 ports it picks,
+then has participants (:class:`~sipperc.perc.participant_call.ParticipantCall`) call the
+conference URI, each speaking its own voice from ``audio/voices/``. One of them hangs up
+half-way and a newcomer calls in, so both rekeys (RFC 8871 §4.5.2) happen in front of you.
+Every participant takes the product's path: INVITE with a PERC offer, the focus's SDP answer
+with the Media Distributor's address and the Key Distributor's fingerprint and tls-id, DTLS
+with the Key Distributor through the Media Distributor (RFC 9185), EKT (RFC 8870), double
+SRTP (RFC 8723). While it runs it shows what each component does: servers up, each INVITE and
+answer, each participant's DTLS association and EKT key epoch (SPI), the roster as the Key
+Distributor keeps it and as the focus NOTIFYs it (RFC 4575), packets per second at the
+participants and at the Media Distributor.
 
 Then the verdict, which sets the exit status (0 only if every part holds):
 
@@ -17,10 +21,12 @@ Then the verdict, which sets the exit status (0 only if every part holds):
   :mod:`sipperc.media.voice_match`) and no other voice better;
 - the leave and the join each made a new EKT key that every member then in the room
   installed, and that the one who had left never got;
-- the Media Distributor never held an end-to-end secret: every EKT key, shared salt, media
-  key and derived session key the participants report is searched for in its memory and its
-  log (:mod:`sipperc.apps.leak_search`); the Key Distributor's log and state file are searched
-  too (it holds keys, but never writes them);
+- the roster the focus NOTIFYs showed the one who left, then not, and ends with exactly who
+  is in the room;
+- neither the Media Distributor nor the SIP focus ever held an end-to-end secret: every EKT
+  key, shared salt, media key and derived session key the participants report is searched for
+  in their memory and their logs (:mod:`sipperc.apps.leak_search`); the Key Distributor's
+  log and state file are searched too (it holds keys, but never writes them);
 - every server stopped cleanly when told to.
 
 Everything it wrote stays in the output directory: ``heard/LISTENER/from-SPEAKER.wav`` (what
@@ -68,7 +74,7 @@ from sipperc.perc.participant import (
     Participant,
 )
 from sipperc.perc.participant_call import JoinRefusedError, ParticipantCall
-from sipperc.sip.user_agent_events import CallEnded
+from sipperc.sip.user_agent_events import CallEnded, NotifyReceived
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 DEMO_CERTS = CHECKOUT / "scripts" / "demo-certs"
@@ -235,6 +241,9 @@ class ConferenceDemo:
         self.servers: list[ServerProcess] = []
         self.followers: dict[str, JsonLogFollower] = {}
         self.conference_uri = ""
+        self.watcher: Attendee | None = None
+        self.rosters: list[tuple[str, ...]] = []
+        """Each roster the watcher's NOTIFYs showed (RFC 4575), in order."""
         self.keys_held: dict[str, Any] = {}
         self.roster: list[str] = []
         self.rekeys: list[Rekey] = []
@@ -243,6 +252,9 @@ class ConferenceDemo:
         self.loops: list[LoopingCall] = []
         self.last_status = self.started
         self.ending = False
+        self.final_roster: tuple[str, ...] = ()
+        self.final_members: tuple[str, ...] = ()
+        self.roster_versions = 0
 
     # -- output ---------------------------------------------------------------------------------
 
@@ -281,6 +293,10 @@ class ConferenceDemo:
             loop.stop()
         if self.reactor.seconds() - self.last_status > 1.0:
             self._status()
+        self.final_roster = self.rosters[-1] if self.rosters else ()
+        self.roster_versions = len(self.rosters)
+        self.final_members = tuple(sorted(a.name.title() for a in self.attendees.values()
+                                          if a.active))
         self.ending = True
         self.say("time is up: everyone hangs up")
         for attendee in self.attendees.values():
@@ -295,6 +311,7 @@ class ConferenceDemo:
         self.say("checking what each participant recorded against every voice")
         self._check_audio(verdict)
         self._check_rekeys(verdict)
+        self._check_roster(verdict)
         self._check_key_leaks(verdict)
         self._check_stop(verdict)
         (self.output / "verdict.json").write_text(json.dumps(verdict.as_json(), indent=2) + "\n")
@@ -396,28 +413,34 @@ class ConferenceDemo:
             LineObserver(log, "text"), [LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)]))
 
     async def _start_servers(self) -> None:
-        logs = self.output / "logs"
-        for name, command, marker, what in (
-                ("keyserver", "keyserver", KD_READY,
-                 f"Key Distributor up: RFC 9185 tunnel on 127.0.0.1:{self.ports['tunnel']}, "
-                 f"focus interface on 127.0.0.1:{self.ports['focus']}"),
-                ("distributor", "distributor", MD_READY,
-                 f"Media Distributor up: room {ROOM} on udp 127.0.0.1:{self.ports['media']}, "
-                 f"tunnel to the Key Distributor (mutual TLS 1.3) established"),
-                ("focus", "focus", FOCUS_READY,
-                 f"SIP focus up: {self.conference_uri} (udp)")):
-            server = ServerProcess(name, ["-m", "sipperc", "--log-format", "json", command,
-                                          "--config", str(self.output / f"{name}.yaml")],
-                                   logs / f"{name}.log", cwd=self.output)
-            self.servers.append(server)
-            server.start()
-            self.followers[name] = JsonLogFollower(server.log)
-            await self._until(partial(server.ready, marker), 30, f"{name} ready")
-            self.say(f"{what} (pid {server.pid}, log {server.log.relative_to(self.output)})")
-        await self._until(partial(self.servers[0].ready, "focus connected"), 30,
+        """The Key Distributor first (the others connect to it), then the other two."""
+        kd = self._server("keyserver")
+        await self._until(partial(kd.ready, KD_READY), 30, "the Key Distributor")
+        self.say(f"Key Distributor up: RFC 9185 tunnel on 127.0.0.1:{self.ports['tunnel']}, "
+                 f"focus interface on 127.0.0.1:{self.ports['focus']} ({self._where(kd)})")
+        md, focus = self._server("distributor"), self._server("focus")
+        await self._until(partial(md.ready, MD_READY), 30, "the Media Distributor")
+        self.say(f"Media Distributor up: room {ROOM} on udp 127.0.0.1:{self.ports['media']}, "
+                 f"tunnel to the Key Distributor (mutual TLS 1.3) up ({self._where(md)})")
+        await self._until(partial(focus.ready, FOCUS_READY), 30, "the SIP focus")
+        await self._until(partial(kd.ready, "focus connected"), 30,
                           "the focus's connection to the Key Distributor")
-        self.say("SIP focus connected to the Key Distributor's focus interface (mutual TLS "
-                 "1.3): it can announce endpoints, never learn a key")
+        self.say(f"SIP focus up: {self.conference_uri} (udp), connected to the Key "
+                 f"Distributor's focus interface (mutual TLS 1.3): it announces endpoints, "
+                 f"never learns a key ({self._where(focus)})")
+
+    def _server(self, name: str) -> ServerProcess:
+        """Start ``sipperc NAME --config NAME.yaml`` with its JSON log in logs/."""
+        server = ServerProcess(name, ["-m", "sipperc", "--log-format", "json", name,
+                                      "--config", str(self.output / f"{name}.yaml")],
+                               self.output / "logs" / f"{name}.log", cwd=self.output)
+        self.servers.append(server)
+        server.start()
+        self.followers[name] = JsonLogFollower(server.log)
+        return server
+
+    def _where(self, server: ServerProcess) -> str:
+        return f"pid {server.pid}, log {server.log.relative_to(self.output)}"
 
     # -- joining and leaving --------------------------------------------------------------------
 
@@ -448,6 +471,11 @@ class ConferenceDemo:
         session = participant.session
         host, port = session.media_distributor
         media = participant.rtp.send_stream.codec
+        if self.watcher is None:
+            self.watcher = attendee
+            call.watch_roster(self.conference_uri)
+            self.say(f"{attendee.name} SUBSCRIBEs to the conference event package (RFC 4575) "
+                     f"for the roster")
         self.say(f"{attendee.name}: 200 OK; the SDP answer sends media to the Media "
                  f"Distributor ({host}:{port}) and names the Key Distributor "
                  f"(a=fingerprint {str(session.key_distributor_fingerprints[0])[:20]}..., "
@@ -490,10 +518,24 @@ class ConferenceDemo:
                          f"({' '.join(a.name for a in members)})")
         elif isinstance(event, AssociationLost) and event.retry_at is not None:
             self.say(f"{attendee.name}: association lost ({event.reason}); retrying")
+        elif isinstance(event, NotifyReceived) and attendee is self.watcher:
+            self._roster_notified(attendee)
         elif isinstance(event, CallEnded) and attendee.active:
             attendee.left_at = self.reactor.seconds()
             self.say(f"{attendee.name}'s call ended: {event.status_code or ''} "
                      f"{event.reason.value}")
+
+    def _roster_notified(self, watcher: Attendee) -> None:
+        state = watcher.call.roster.state if watcher.call is not None else None
+        if state is None:
+            return
+        names = tuple(sorted(user.display_text or user.entity for user in state.users))
+        if self.rosters and self.rosters[-1] == names:
+            return
+        self.rosters.append(names)
+        if not self.ending:
+            self.say(f"roster NOTIFY to {watcher.name} (version {state.version}): "
+                     f"{', '.join(names) or 'nobody'}")
 
     def _poll_logs(self) -> None:
         for server in self.servers:
@@ -501,12 +543,26 @@ class ConferenceDemo:
                 server.check_running()
         for event in self.followers["keyserver"].new_events():
             self._key_distributor_event(event)
+        for event in self.followers["focus"].new_events():
+            self._focus_event(event)
         for event in self.followers["distributor"].new_events():
             if event.get("message") == "room statistics" and event.get("conference") == ROOM:
                 self.md_samples.append((float(event.get("time", 0.0)),
                                         int(event.get("packets_in", 0)),
                                         int(event.get("copies_out", 0))))
                 del self.md_samples[:-2]
+
+    def _focus_event(self, event: dict[str, Any]) -> None:
+        message = str(event.get("message", ""))
+        if message.startswith("the Key Distributor refused") or \
+                message.startswith("call refused"):
+            who = str(event.get("participant") or event.get("caller") or "?")
+            reason = str(event.get("reason", ""))
+            self.say(f"SIP focus: {message}; the INVITE gets a final error response")
+            name = who.partition(":")[2].partition("@")[0] or who.partition(".")[0]
+            attendee = self.attendees.get(name)
+            if attendee is not None:
+                attendee.refused = reason
 
     def _key_distributor_event(self, event: dict[str, Any]) -> None:
         message = str(event.get("message", ""))
@@ -614,6 +670,18 @@ class ConferenceDemo:
                          + (f"; {leaver.name} (gone) got it too!" if leaked else
                             f"; {leaver.name} (gone) never got it"))
         verdict.add("rekey", holds, lines)
+
+    def _check_roster(self, verdict: Verdict) -> None:
+        plan = self.plan
+        leaver, newcomer = plan.leaver.title(), plan.newcomer.title()
+        watcher = self.watcher.name if self.watcher is not None else "nobody"
+        seen_leaver = any(leaver in roster for roster in self.rosters)
+        holds = (self.final_roster == self.final_members and seen_leaver
+                 and leaver not in self.final_roster and newcomer in self.final_roster)
+        verdict.add("roster", holds, [
+            f"{watcher}'s RFC 4575 roster at the end: {', '.join(self.final_roster) or '-'}; "
+            f"in the room: {', '.join(self.final_members) or '-'}; {self.roster_versions} "
+            f"versions seen, {leaver} " + ("in one, then gone" if seen_leaver else "never")])
 
     def _check_key_leaks(self, verdict: Verdict) -> None:
         needles = conference_secrets(self.keys_held.items())

@@ -157,5 +157,5 @@ def search_text(path: Path, needles: Mapping[str, bytes]) -> dict[str, str]:
     return found
 
 
-__all__ = ["MultiNeedleSearch", "conference_secrets", "readable_writable_regions", "search_memory", "search_text",
-           "text_forms"]
+__all__ = ["MultiNeedleSearch", "conference_secrets", "readable_writable_regions",
+           "search_memory", "search_text", "text_forms"]

@@ -1,7 +1,8 @@
 """``sipperc demo`` end to end: a run whose verdict holds, one that must fail, and stopping.
 
 Each run is the real command as a child process (the reactor runs once per process), with
-its Key and Media Distributor as grandchildren; the tests read what a user reads (stdout, the
+its Key Distributor, Media Distributor and SIP focus as grandchildren and its participants
+joining over SIP; the tests read what a user reads (stdout, the
 exit status) and what the demo leaves behind (recordings, ``verdict.json``), and make sure no
 server outlives the demo.
 """
@@ -62,7 +63,12 @@ def test_a_whole_conference_passes_and_leaves_its_recordings(tmp_path):
     # What the run showed as it went: servers, keying, epochs, roster, rates, the rekeys.
     assert re.search(r"Key Distributor up: .* \(pid \d+", out)
     assert re.search(r"Media Distributor up: .* \(pid \d+", out)
+    assert re.search(r"SIP focus up: sip:design-review@127\.0\.0\.1:\d+ .* \(pid \d+", out)
+    assert re.search(r"alice \(sip:alice@127\.0\.0\.1:\d+\) INVITEs sip:design-review@", out)
+    assert re.search(r"alice: 200 OK; the SDP answer sends media to the Media Distributor "
+                     r"\(127\.0\.0\.1:\d+\) and names the Key Distributor", out)
     assert re.search(r"alice: DTLS with the Key Distributor .*DOUBLE_AEAD", out)
+    assert "roster NOTIFY to alice (version 3): Alice, Bob, Carol" in out
     assert re.search(r"EKT key epoch SPI \d+: all 3 in the room keyed \(alice bob carol\)", out)
     assert re.search(r"new EKT key SPI \d+ \(leave\)", out)
     assert re.search(r"new EKT key SPI \d+ \(join\)", out)
@@ -71,10 +77,11 @@ def test_a_whole_conference_passes_and_leaves_its_recordings(tmp_path):
     verdict = json.loads((output / "verdict.json").read_text())
     assert verdict["holds"] is True
     assert {c["check"]: c["holds"] for c in verdict["checks"]} == {
-        "audio": True, "rekey": True, "keys": True, "servers": True}
+        "audio": True, "rekey": True, "roster": True, "keys": True, "servers": True}
     keys = next(c for c in verdict["checks"] if c["check"] == "keys")["details"]
-    assert any(re.match(r"Media Distributor memory: \d+ MB searched, none found", line)
-               for line in keys)
+    for untrusted in ("Media Distributor", "SIP focus"):
+        assert any(re.match(rf"{untrusted} memory: \d+ MB searched, none found", line)
+                   for line in keys)
     # carol leaves before dave joins: they never meet, everyone else does.
     for listener, speakers in {"alice": "bob carol dave", "bob": "alice carol dave",
                                "carol": "alice bob", "dave": "alice bob"}.items():
@@ -87,13 +94,15 @@ def test_a_whole_conference_passes_and_leaves_its_recordings(tmp_path):
 def test_a_refused_participant_makes_the_verdict_fail(tmp_path):
     done, output = demo(tmp_path, "--refuse", "bob")
     assert done.returncode == ExitCode.FAILURE, done.stdout + done.stderr
-    assert "bob is refused by the Key Distributor: not on the conference's participant list" \
-        in done.stdout
+    assert "SIP focus: the Key Distributor refused bob.2: not on the conference's " \
+        "participant list" in done.stdout
+    assert "bob's INVITE is refused: 403" in done.stdout
     assert "FAIL: see the checks marked FAIL above" in done.stdout
     verdict = json.loads((output / "verdict.json").read_text())
     checks = {c["check"]: c for c in verdict["checks"]}
     assert verdict["holds"] is False and checks["audio"]["holds"] is False
-    assert "alice heard bob 0.00 (FAILED), carol 1.00" in " ".join(checks["audio"]["details"])
+    assert re.search(r"alice heard bob 0\.00 \(FAILED\), carol 0\.9\d",
+                     " ".join(checks["audio"]["details"]))
     assert checks["keys"]["holds"] and checks["servers"]["holds"]
 
 
@@ -110,7 +119,7 @@ def test_ctrl_c_in_scripts_demo_stops_every_process(tmp_path):
             if "status:" in line:
                 break
         pids = server_pids("".join(lines))
-        assert len(pids) == 2, "".join(lines)
+        assert len(pids) == 3, "".join(lines)
         demo.send_signal(signal.SIGINT)
         assert demo.wait(30) == 130
     finally:
