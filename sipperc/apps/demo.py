@@ -85,6 +85,8 @@ ROOM_NAME = "Design review"
 KD_READY = "listening for focus connections"
 MD_READY = "tunnel TLS established"
 FOCUS_READY = "SIP focus listening"
+MIN_PRESENCE = 3.0
+"""Seconds each participant stays at least, so that its recordings can be checked."""
 RECORD_RATE = 16000
 """Recordings are written at the voices' rate, whatever the codec."""
 MATCH_RATE = 8000
@@ -249,6 +251,8 @@ class ConferenceDemo:
         self.rekeys: list[Rekey] = []
         self.announced_spis: set[int] = set()
         self.md_samples: list[tuple[float, int, int]] = []
+        self.helpers: dict[str, int] = {}
+        """Processes the servers started themselves, by what they are: their pids."""
         self.loops: list[LoopingCall] = []
         self.last_status = self.started
         self.ending = False
@@ -279,15 +283,20 @@ class ConferenceDemo:
         self.loops[0].start(0.05)
         self.loops[1].start(max(2.0, plan.seconds / 8), now=False)
 
+        # The schedule is relative to the start, but everyone gets at least MIN_PRESENCE
+        # seconds in the room, however slow a busy machine makes the joins.
         start = self.reactor.seconds()
         for name in plan.names[:plan.participants]:
             await self._join(self.attendees[name])
             await self._sleep(0.5)
-        await self._sleep_until(start + 0.4 * plan.seconds)
-        await self._leave(self.attendees[plan.leaver], "leaving early")
+        leaver, newcomer = self.attendees[plan.leaver], self.attendees[plan.newcomer]
+        await self._sleep_until(max(start + 0.4 * plan.seconds,
+                                    (leaver.joined_at or start) + MIN_PRESENCE))
+        await self._leave(leaver, "leaving early")
         await self._sleep_until(start + 0.55 * plan.seconds)
-        await self._join(self.attendees[plan.newcomer])
-        await self._sleep_until(start + plan.seconds)
+        await self._join(newcomer)
+        await self._sleep_until(max(start + plan.seconds,
+                                    (newcomer.joined_at or start) + MIN_PRESENCE))
 
         for loop in self.loops[1:]:
             loop.stop()
@@ -546,10 +555,14 @@ class ConferenceDemo:
         for event in self.followers["focus"].new_events():
             self._focus_event(event)
         for event in self.followers["distributor"].new_events():
-            if event.get("message") == "room statistics" and event.get("conference") == ROOM:
+            if str(event.get("message", "")).startswith("sender process"):
+                self.helpers["Media Distributor's sender process"] = int(event.get("pid", 0))
+            # The process's counters (a room's sum over its present participants drops when
+            # one leaves).
+            if event.get("message") == "distributor statistics":
                 self.md_samples.append((float(event.get("time", 0.0)),
-                                        int(event.get("packets_in", 0)),
-                                        int(event.get("copies_out", 0))))
+                                        int(event.get("datagrams_in", 0)),
+                                        int(event.get("datagrams_out", 0))))
                 del self.md_samples[:-2]
 
     def _focus_event(self, event: dict[str, Any]) -> None:
@@ -602,7 +615,7 @@ class ConferenceDemo:
         if len(self.md_samples) == 2:
             (t0, in0, out0), (t1, in1, out1) = self.md_samples
             if t1 > t0:
-                line += (f" | Media Distributor in {(in1 - in0) / (t1 - t0):.0f} pkt/s, "
+                line += (f" | Media Distributor in {(in1 - in0) / (t1 - t0):.0f} datagrams/s, "
                          f"out {(out1 - out0) / (t1 - t0):.0f}")
         self.say(line)
 
@@ -689,18 +702,18 @@ class ConferenceDemo:
                  f"the {len(needles)} end-to-end secrets the participants held")
         lines = []
         holds = bool(needles)
-        untrusted = {"distributor": "Media Distributor", "focus": "SIP focus"}
-        for server in self.servers:
-            if server.name not in untrusted:
-                continue
+        names = {"distributor": "Media Distributor", "focus": "SIP focus"}
+        untrusted = {names[s.name]: s.pid for s in self.servers if s.name in names}
+        untrusted.update(self.helpers)
+        for what, pid in untrusted.items():
             try:
-                in_memory, searched = search_memory(server.pid, needles)
+                in_memory, searched = search_memory(pid, needles)
                 holds = holds and not in_memory
-                lines.append(f"{untrusted[server.name]} memory: {searched / 1e6:.0f} MB "
-                             "searched, " + (f"FOUND {', '.join(sorted(in_memory))}"
-                                             if in_memory else "none found"))
+                lines.append(f"{what} memory: {searched / 1e6:.0f} MB searched, "
+                             + (f"FOUND {', '.join(sorted(in_memory))}" if in_memory
+                                else "none found"))
             except (PermissionError, ProcessLookupError, FileNotFoundError) as error:
-                lines.append(f"{untrusted[server.name]} memory: not searchable here ({error})")
+                lines.append(f"{what} memory: not searchable here ({error})")
         logs = self.output / "logs"
         for name, path in (("Media Distributor log", logs / "distributor.log"),
                            ("SIP focus log", logs / "focus.log"),
