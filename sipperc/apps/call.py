@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sipperc.apps.call_media import CallMedia
+from sipperc.apps.serving import settle_garbage_collector
 from sipperc.apps.sip_endpoint import (
     ToolError,
     add_tls_arguments,
@@ -318,6 +319,7 @@ def run(args: argparse.Namespace) -> int:
         media.stop_all()
         return agent.stop()
 
+    settle_garbage_collector()
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", shutdown)
     reactor.run()

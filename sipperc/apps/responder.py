@@ -19,6 +19,7 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
 from sipperc.apps.call_media import CallMedia, EchoAudio
+from sipperc.apps.serving import settle_garbage_collector
 from sipperc.apps.sip_endpoint import (
     ToolError,
     add_tls_arguments,
@@ -252,6 +253,7 @@ def run(args: argparse.Namespace) -> int:
         media.stop_all()
         return agent.stop()
 
+    settle_garbage_collector()
     reactor.addSystemEventTrigger("before", "shutdown", shutdown)
     reactor.run()
     log.info("responder stopped", calls=responder.ended)

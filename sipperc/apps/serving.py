@@ -8,6 +8,7 @@ use, an unreadable state file) instead of a traceback.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import sys
 from dataclasses import dataclass
@@ -142,10 +143,37 @@ def run_service(service: ReadyService, name: str, reactor: Any = None) -> int:
     return status[0]
 
 
+GC_YOUNG_THRESHOLD = 10_000
+"""Allocations between young-generation collections once serving (CPython's default: 700)."""
+
+
+def settle_garbage_collector() -> None:
+    """Tune the cyclic garbage collector for a server that has finished starting.
+
+    Everything alive now (modules, Twisted, codecs, the parsed configuration) lives as long
+    as the process: :func:`gc.freeze` takes it out of every future collection, which would
+    otherwise walk it again and again. Per-request objects (SIP messages, transactions) die
+    young and mostly without cycles, so the young generation is collected less often.
+    Measured on ``sipperc responder`` under SIPp: the collector took about a fifth of the CPU
+    time per call before, and next to nothing after.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def _stop(service: ReadyService) -> Deferred[Any] | None:
     if service.running:
         return service.stopService()
     return None
 
 
-__all__ = ["Readiness", "ReadyService", "SocketAddress", "load_socket_address", "run_service"]
+__all__ = [
+    "Readiness",
+    "ReadyService",
+    "SocketAddress",
+    "load_socket_address",
+    "run_service",
+    "settle_garbage_collector",
+]

@@ -61,3 +61,18 @@ def test_a_busy_port_exits_unavailable(tmp_path):
                               timeout=60, check=False)
     assert done.returncode == ExitCode.UNAVAILABLE
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_settle_garbage_collector_freezes_startup_objects_and_collects_young_less_often():
+    import gc  # noqa: PLC0415
+
+    from sipperc.apps.serving import GC_YOUNG_THRESHOLD, settle_garbage_collector  # noqa: PLC0415
+
+    threshold = gc.get_threshold()
+    try:
+        settle_garbage_collector()
+        assert gc.get_freeze_count() > 1000  # modules, classes... out of every collection
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *threshold[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
