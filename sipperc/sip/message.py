@@ -293,6 +293,9 @@ class Message:
         return self.first(h.CONTENT_LENGTH)
 
     def _required(self, header: TypedHeader[T]) -> T:
+        cached = self._cache.get(header.key)
+        if cached:  # parsed already: From, To, Call-ID, CSeq are read many times per message
+            return cached[0]  # type: ignore[return-value]
         value = self.first(header)
         if value is None:
             raise SipParseError(400, f"Missing {header.name} header", header=header.name)
