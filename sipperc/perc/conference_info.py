@@ -27,7 +27,9 @@ What sipperc writes (namespace ``urn:ietf:params:xml:ns:conference-info``)::
       </users>
     </conference-info>
 
-A muted participant's media status is ``recvonly`` (it receives, does not send, §5.7.1.3).
+A user calling from two devices is one ``<user>`` with two ``<endpoint>`` elements; a partial
+document lists only the endpoints that changed (``state="deleted"`` for one that left). A
+muted participant's media status is ``recvonly`` (it receives, does not send, §5.7.1.3).
 
 :func:`render_conference_info` writes a document, :func:`parse_conference_info` reads one
 (:class:`ConferenceInfoError` naming what is wrong; a DOCTYPE is refused outright, so no
@@ -60,24 +62,42 @@ class DocumentState(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class ConferenceUser:
-    """One ``<user>`` with its one ``<endpoint>`` and audio ``<media>`` (RFC 4575 §5.6, §5.7).
+class ConferenceEndpoint:
+    """One ``<endpoint>`` of a user: one device or call (RFC 4575 §5.7), with its audio.
 
-    ``state`` DELETED means the user left (a partial document's way to say so).
+    ``state`` DELETED in a partial document means this device left.
     """
 
     entity: str
-    display_text: str | None = None
-    endpoint: str | None = None
     status: str | None = "connected"
     joining_method: str | None = None
     media_status: str | None = None
+    display_text: str | None = None
     state: DocumentState = DocumentState.FULL
 
     @property
     def muted(self) -> bool:
-        """True when the user's audio is not sent to the conference."""
+        """True when this endpoint's audio is not sent to the conference (§5.7.1.3)."""
         return self.media_status in ("recvonly", "inactive")
+
+
+@dataclass(frozen=True, slots=True)
+class ConferenceUser:
+    """One ``<user>`` (RFC 4575 §5.6): a person, with one endpoint per device in the call.
+
+    ``state`` DELETED means the user left (a partial document's way to say so); PARTIAL
+    means only the endpoints listed changed.
+    """
+
+    entity: str
+    display_text: str | None = None
+    endpoints: tuple[ConferenceEndpoint, ...] = ()
+    state: DocumentState = DocumentState.FULL
+
+    @property
+    def muted(self) -> bool:
+        """True when none of the user's endpoints sends audio."""
+        return bool(self.endpoints) and all(e.muted for e in self.endpoints)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +142,18 @@ def render_conference_info(info: ConferenceInfo) -> bytes:
             if user.state is DocumentState.DELETED:
                 continue
             _text(element, "display-text", user.display_text)
-            if user.endpoint is not None:
-                endpoint = ET.SubElement(element, "endpoint", {"entity": user.endpoint,
-                                                               "state": "full"})
-                _text(endpoint, "status", user.status)
-                _text(endpoint, "joining-method", user.joining_method)
-                if user.media_status is not None:
-                    media = ET.SubElement(endpoint, "media", {"id": "1"})
+            for endpoint in user.endpoints:
+                child = ET.SubElement(element, "endpoint", {"entity": endpoint.entity,
+                                                            "state": endpoint.state.value})
+                if endpoint.state is DocumentState.DELETED:
+                    continue
+                _text(child, "display-text", endpoint.display_text)
+                _text(child, "status", endpoint.status)
+                _text(child, "joining-method", endpoint.joining_method)
+                if endpoint.media_status is not None:
+                    media = ET.SubElement(child, "media", {"id": "1"})
                     _text(media, "type", "audio")
-                    _text(media, "status", user.media_status)
+                    _text(media, "status", endpoint.media_status)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document
 
@@ -164,15 +187,21 @@ def parse_conference_info(data: bytes) -> ConferenceInfo:
         user_entity = element.get("entity")
         if not user_entity:
             raise ConferenceInfoError("a user has no entity attribute (RFC 4575 §5.6)")
-        endpoint = element.find(f"{_N}endpoint")
-        media = endpoint.find(f"{_N}media") if endpoint is not None else None
+        endpoints = []
+        for endpoint in element.findall(f"{_N}endpoint"):
+            endpoint_entity = endpoint.get("entity")
+            if not endpoint_entity:
+                raise ConferenceInfoError("an endpoint has no entity attribute (RFC 4575 "
+                                          "§5.7)")
+            endpoints.append(ConferenceEndpoint(
+                endpoint_entity, _child_text(endpoint, "status"),
+                _child_text(endpoint, "joining-method"),
+                _child_text(endpoint.find(f"{_N}media"), "status"),
+                _child_text(endpoint, "display-text"),
+                _state(endpoint.get("state", "full"))))
         users.append(ConferenceUser(
             entity=user_entity, display_text=_child_text(element, "display-text"),
-            endpoint=endpoint.get("entity") if endpoint is not None else None,
-            status=_child_text(endpoint, "status"),
-            joining_method=_child_text(endpoint, "joining-method"),
-            media_status=_child_text(media, "status"),
-            state=_state(element.get("state", "full"))))
+            endpoints=tuple(endpoints), state=_state(element.get("state", "full"))))
     locked = _child_text(conference_state, "locked")
     if locked not in (None, "true", "false", "1", "0"):
         raise ConferenceInfoError(f"locked is {locked!r}, not a boolean")
@@ -240,10 +269,15 @@ class ConferenceRoster:
             return RosterOutcome.GAP
         users = {u.entity: u for u in current.users}
         for user in document.users:
+            known = users.get(user.entity)
             if user.state is DocumentState.DELETED:
                 users.pop(user.entity, None)
-            else:
-                users[user.entity] = replace(user, state=DocumentState.FULL)
+            elif user.state is DocumentState.FULL or known is None:
+                users[user.entity] = _settled(user, {})
+            else:  # partial: listed endpoints change, the others stay (§4.4)
+                users[user.entity] = _settled(
+                    replace(user, display_text=user.display_text or known.display_text),
+                    {e.entity: e for e in known.endpoints})
         self.state = replace(
             current, version=document.version,
             display_text=document.display_text or current.display_text,
@@ -262,10 +296,21 @@ class ConferenceRoster:
         return {u.entity for u in self.state.users} if self.state is not None else set()
 
 
+def _settled(user: ConferenceUser, endpoints: dict[str, ConferenceEndpoint]) -> ConferenceUser:
+    """``user`` with its endpoints merged into ``endpoints``, every state made full."""
+    for endpoint in user.endpoints:
+        if endpoint.state is DocumentState.DELETED:
+            endpoints.pop(endpoint.entity, None)
+        else:
+            endpoints[endpoint.entity] = replace(endpoint, state=DocumentState.FULL)
+    return replace(user, endpoints=tuple(endpoints.values()), state=DocumentState.FULL)
+
+
 __all__ = [
     "CONTENT_TYPE",
     "EVENT_PACKAGE",
     "NAMESPACE",
+    "ConferenceEndpoint",
     "ConferenceInfo",
     "ConferenceInfoError",
     "ConferenceRoster",

@@ -22,7 +22,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from sipperc.perc.conference_info import ConferenceInfo, ConferenceUser
+from sipperc.perc.conference_info import (
+    ConferenceEndpoint,
+    ConferenceInfo,
+    ConferenceUser,
+    DocumentState,
+)
 from sipperc.perc.policy import normalize_identity
 
 DEFAULT_PIN_ATTEMPTS = 3
@@ -235,20 +240,48 @@ class ConferenceRoom:
     # -- the roster (RFC 4575) --------------------------------------------------------------
 
     def roster(self) -> ConferenceInfo:
-        """The room's full state, without a version (each subscription numbers its own)."""
-        users = tuple(self.user(m) for m in self.present if m.state is MemberState.CONNECTED)
-        return ConferenceInfo(self.entity, display_text=self.settings.name, users=users,
-                              user_count=len(users), locked=self.locked,
+        """The room's full state, without a version (each subscription numbers its own).
+
+        One user per identity, with one endpoint per call of theirs (RFC 4575 §5.6, §5.7).
+        """
+        users: dict[str, list[Member]] = {}
+        for member in self.present:
+            if member.state is MemberState.CONNECTED:
+                users.setdefault(member.identity, []).append(member)
+        listed = tuple(ConferenceUser(identity, _display(calls),
+                                      tuple(self.endpoint(m) for m in calls))
+                       for identity, calls in users.items())
+        return ConferenceInfo(self.entity, display_text=self.settings.name, users=listed,
+                              user_count=len(listed), locked=self.locked,
                               maximum_user_count=self.settings.max_participants)
 
-    def user(self, member: Member) -> ConferenceUser:
-        """How ``member`` appears in the roster."""
-        return ConferenceUser(
-            entity=member.identity, display_text=member.display_name,
-            endpoint=f"{member.identity};participant={member.participant_id}",
+    def endpoint(self, member: Member) -> ConferenceEndpoint:
+        """How one call of a member appears in the roster."""
+        return ConferenceEndpoint(
+            entity=f"{member.identity};participant={member.participant_id}",
             status="connected" if member.state is MemberState.CONNECTED else "disconnected",
             joining_method="dialed-out" if member.dialled_out else "dialed-in",
-            media_status="recvonly" if member.muted else "sendrecv")
+            media_status="recvonly" if member.muted else "sendrecv",
+            display_text=member.display_name)
+
+    def user_change(self, member: Member, *, left: bool = False) -> ConferenceUser:
+        """The partial ``<user>`` saying that ``member`` joined, changed, or left.
+
+        A user whose last call left is deleted; one with other calls loses that endpoint.
+        """
+        others = [m for m in self.present if m.identity == member.identity
+                  and m is not member and m.state is MemberState.CONNECTED]
+        if left and not others:
+            return ConferenceUser(member.identity, state=DocumentState.DELETED)
+        endpoint = self.endpoint(member)
+        if left:
+            endpoint = ConferenceEndpoint(endpoint.entity, state=DocumentState.DELETED)
+        return ConferenceUser(member.identity, _display([member, *others]), (endpoint,),
+                              DocumentState.PARTIAL)
+
+
+def _display(members: list[Member]) -> str | None:
+    return next((m.display_name for m in members if m.display_name), None)
 
 
 __all__ = [

@@ -394,7 +394,7 @@ class SipFocus:
                   conference=call.room.settings.room, call_id=ref.call_id,
                   identity=member.identity)
         self._muted(call, negotiated)
-        self._roster_changed(call.room, call.room.user(member))
+        self._roster_changed(call.room, call.room.user_change(member))
 
     def _updated(self, ref: CallRef, negotiated: NegotiatedSession) -> None:
         call = self._calls.get(ref)
@@ -408,7 +408,7 @@ class SipFocus:
             # Distributor; its answer comes back through _apply_accepted (re-INVITE).
             self._announce(call, negotiated)
         if self._muted(call, negotiated):
-            self._roster_changed(call.room, call.room.user(call.member))
+            self._roster_changed(call.room, call.room.user_change(call.member))
 
     def _muted(self, call: _Call, negotiated: NegotiatedSession | None) -> bool:
         """Record whether the participant sends to the conference; True if that changed."""
@@ -432,6 +432,7 @@ class SipFocus:
         if call.timeout is not None and call.timeout.active():
             call.timeout.cancel()
         was_present = member.state is MemberState.CONNECTED and call.answered
+        change = room.user_change(member, left=True) if was_present else None
         if room.members.get(member.participant_id) is member:
             room.step(member.participant_id, MemberInput.ENDED)
         if call.announced is not None:
@@ -440,8 +441,8 @@ class SipFocus:
             _log.info("{participant} left", participant=member.participant_id,
                       conference=room.settings.room, call_id=event.call.call_id,
                       reason=event.reason.value)
-            self._roster_changed(room, ConferenceUser(member.identity,
-                                                      state=DocumentState.DELETED))
+            assert change is not None
+            self._roster_changed(room, change)
 
     def _refuse(self, ref: CallRef, status: int, reason: str) -> None:
         assert self.agent is not None
@@ -479,8 +480,7 @@ class SipFocus:
             return
         full = room.roster()
         partial = ConferenceInfo(room.entity, state=DocumentState.PARTIAL,
-                                 user_count=full.user_count, locked=full.locked,
-                                 users=tuple(_partial(u) for u in users))
+                                 user_count=full.user_count, locked=full.locked, users=users)
         for ref, watcher in list(self._watchers.items()):
             if watcher.room is not room:
                 continue
@@ -609,12 +609,6 @@ def _reason_phrase(text: str) -> str:
 
 def _versioned(info: ConferenceInfo, version: int) -> ConferenceInfo:
     return replace(info, version=version)
-
-
-def _partial(user: ConferenceUser) -> ConferenceUser:
-    if user.state is DocumentState.DELETED:
-        return user
-    return replace(user, state=DocumentState.PARTIAL)
 
 
 __all__ = ["FocusSettings", "FocusStatistics", "SipFocus"]

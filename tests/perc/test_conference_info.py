@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sipperc.perc.conference_info import (
     NAMESPACE,
+    ConferenceEndpoint,
     ConferenceInfo,
     ConferenceInfoError,
     ConferenceRoster,
@@ -20,10 +21,12 @@ from sipperc.perc.conference_info import (
     render_conference_info,
 )
 
-ALICE = ConferenceUser("sip:alice@example.com", "Alice", "sip:alice@example.com;participant=1",
-                       joining_method="dialed-in", media_status="sendrecv")
-BOB = ConferenceUser("sip:bob@example.com", "Bob", "sip:bob@example.com;participant=2",
-                     joining_method="dialed-out", media_status="recvonly")
+ALICE = ConferenceUser("sip:alice@example.com", "Alice", (ConferenceEndpoint(
+    "sip:alice@example.com;participant=1", joining_method="dialed-in", media_status="sendrecv"),
+    ConferenceEndpoint("sip:alice@example.com;participant=4", joining_method="dialed-in",
+                       media_status="recvonly", display_text="Alice's phone")))
+BOB = ConferenceUser("sip:bob@example.com", "Bob", (ConferenceEndpoint(
+    "sip:bob@example.com;participant=2", joining_method="dialed-out", media_status="recvonly"),))
 FULL = ConferenceInfo("sip:design-review@conf.example.com", 1, display_text="Design review",
                       maximum_user_count=25, user_count=2, locked=False, users=(ALICE, BOB))
 
@@ -75,7 +78,9 @@ def test_the_rfc_example_is_read():
                                                        DocumentState.FULL)
     assert info.display_text == "Agenda: This month's goals" and info.user_count == 33
     bob = info.user("sip:bob@example.com")
-    assert bob.display_text == "Bob Hoskins" and bob.status == "disconnected"
+    assert bob.display_text == "Bob Hoskins"
+    assert [(e.entity, e.status, e.display_text) for e in bob.endpoints] == [
+        ("sip:bob@pc33.example.com", "disconnected", "Bob's Laptop")]
 
 
 @pytest.mark.parametrize(("document", "problem"), [
@@ -106,7 +111,8 @@ def test_arbitrary_bytes_never_escape_as_another_error(data):
 def test_partial_documents_merge_in_version_order():
     roster = ConferenceRoster()
     assert roster.apply(FULL) is RosterOutcome.APPLIED
-    carol = ConferenceUser("sip:carol@example.com", "Carol", state=DocumentState.PARTIAL)
+    carol = ConferenceUser("sip:carol@example.com", "Carol", (
+        ConferenceEndpoint("sip:carol@example.com;participant=3"),), DocumentState.PARTIAL)
     joined = ConferenceInfo(FULL.entity, 2, DocumentState.PARTIAL, user_count=3, users=(carol,))
     assert roster.apply(parse_conference_info(render_conference_info(joined))) \
         is RosterOutcome.APPLIED
@@ -116,14 +122,26 @@ def test_partial_documents_merge_in_version_order():
                           users=(ConferenceUser(BOB.entity, state=DocumentState.DELETED),))
     assert roster.apply(left) is RosterOutcome.APPLIED
     assert roster.entities == {ALICE.entity, carol.entity}
+    # Alice's phone leaves; her laptop stays, unmuted: she is not muted any more.
+    assert roster.state.user(ALICE.entity).muted is False
+    phone_left = ConferenceInfo(FULL.entity, 4, DocumentState.PARTIAL, users=(ConferenceUser(
+        ALICE.entity, endpoints=(ConferenceEndpoint(ALICE.endpoints[1].entity,
+                                                    state=DocumentState.DELETED),),
+        state=DocumentState.PARTIAL),))
+    assert roster.apply(parse_conference_info(render_conference_info(phone_left))) \
+        is RosterOutcome.APPLIED
+    alice = roster.state.user(ALICE.entity)
+    assert [e.entity for e in alice.endpoints] == [ALICE.endpoints[0].entity]
+    assert alice.display_text == "Alice"
+    left = phone_left
     # A repeated or late document is ignored; one after a lost one is a gap (§4.6).
     assert roster.apply(left) is RosterOutcome.STALE
     assert roster.apply(joined) is RosterOutcome.STALE
-    gap = ConferenceInfo(FULL.entity, 5, DocumentState.PARTIAL, locked=True)
+    gap = ConferenceInfo(FULL.entity, 6, DocumentState.PARTIAL, locked=True)
     assert roster.apply(gap) is RosterOutcome.GAP
-    assert roster.state.version == 3 and roster.state.locked is False
+    assert roster.state.version == 4 and roster.state.locked is False
     # A full document repairs it.
-    assert roster.apply(ConferenceInfo(FULL.entity, 6, users=(ALICE,))) is RosterOutcome.APPLIED
+    assert roster.apply(ConferenceInfo(FULL.entity, 7, users=(ALICE,))) is RosterOutcome.APPLIED
     assert roster.entities == {ALICE.entity}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sipperc.perc.conference_info import DocumentState
 from sipperc.perc.conference_room import (
     TRANSITIONS,
     ConferenceRoom,
@@ -32,7 +33,8 @@ def test_an_open_room_lets_anyone_in_and_says_who_is_there():
     roster = r.roster()
     assert [u.entity for u in roster.users] == ["sip:alice@example.com"]
     assert roster.user_count == 1 and roster.display_text == "Design review"
-    assert roster.users[0].joining_method == "dialed-in"
+    assert roster.users[0].display_text == "Alice"
+    assert [e.joining_method for e in roster.users[0].endpoints] == ["dialed-in"]
 
 
 def test_a_locked_room_refuses_newcomers_and_unlocking_lets_them_in():
@@ -101,7 +103,7 @@ def test_a_dial_out_connects_when_answered_and_shows_how_it_joined():
     r = room()
     r.add("bob.2", "sip:bob@example.com", None, 0.0, dialled_out=True)
     assert r.step("bob.2", MemberInput.ANSWERED) is MemberState.CONNECTED
-    assert r.roster().users[0].joining_method == "dialed-out"
+    assert r.roster().users[0].endpoints[0].joining_method == "dialed-out"
 
 
 def test_settings_are_checked():
@@ -110,3 +112,25 @@ def test_settings_are_checked():
     with pytest.raises(ValueError, match="max_participants"):
         RoomSettings("r", "R", ("h", 1), max_participants=0)
     assert "0815" not in repr(RoomSettings("r", "R", ("h", 1), pin="0815"))
+
+
+def test_one_user_on_two_devices_is_one_user_with_two_endpoints():
+    r = room()
+    for participant in ("alice.1", "alice.2"):
+        r.add(participant, "sip:alice@example.com", "Alice", 0.0)
+        r.step(participant, MemberInput.ACCEPTED)
+    roster = r.roster()
+    assert roster.user_count == 1
+    assert [e.entity for e in roster.users[0].endpoints] == [
+        "sip:alice@example.com;participant=alice.1", "sip:alice@example.com;participant=alice.2"]
+    # The phone leaves: only that endpoint is deleted; the last one leaving deletes the user.
+    first, second = r.members["alice.1"], r.members["alice.2"]
+    change = r.user_change(second, left=True)
+    assert change.state is DocumentState.PARTIAL
+    assert [(e.entity, e.state) for e in change.endpoints] == [
+        ("sip:alice@example.com;participant=alice.2", DocumentState.DELETED)]
+    r.step("alice.2", MemberInput.ENDED)
+    assert r.user_change(first, left=True).state is DocumentState.DELETED
+    first.muted = True
+    muted = r.user_change(first)
+    assert muted.muted and muted.endpoints[0].media_status == "recvonly"

@@ -130,3 +130,24 @@ class SipFocusTests(TestCase):
         yield until(lambda: alice.ended is not None, 10)
         assert self.focus.moderate(ROOM, "dance").startswith("unknown command")
 
+
+    @inlineCallbacks
+    def test_the_roster_shows_one_user_with_a_device_per_call(self):
+        watcher = self.participant("watcher")
+        watcher.watch_roster(self.uri())
+        yield until(lambda: watcher.roster.state is not None, 10)
+        laptop, phone = self.participant("alice", ALICE), self.participant("alice")
+        yield laptop.join(self.uri())
+        yield phone.join(self.uri())
+
+        def endpoints():
+            user = watcher.roster.state.user("sip:alice@127.0.0.1")
+            return 0 if user is None else len(user.endpoints)
+
+        yield until(lambda: endpoints() == 2, 10)
+        assert watcher.roster.state.user_count == 1
+        phone.leave()
+        yield until(lambda: endpoints() == 1, 10)
+        laptop.leave()
+        yield until(lambda: watcher.roster.entities == set(), 10)
+        assert watcher.roster.state.version == 5  # full, two joins, two leaves (RFC 4575 §4.6)
