@@ -12,7 +12,7 @@ from pathlib import Path
 
 from twisted.internet import defer, reactor
 
-from sipperc.apps.server_process import ServerProcess, free_port
+from sipperc.apps.server_process import ServerExitedError, ServerProcess, free_port
 from sipperc.dtls import Identity
 from sipperc.media.tone import ToneSource
 from sipperc.perc.participant_call import PCMU, TELEPHONE_EVENT, ParticipantCall
@@ -100,34 +100,50 @@ class SipConference:
         self.servers = Servers()
         self.servers.write_files(directory)
         self.tunnel_port, self.focus_port = free_port(), free_port()
-        self.media_port = free_port(socket.SOCK_DGRAM)
-        self.sip_port = free_port(socket.SOCK_DGRAM)
+        self.room_lines, self.last_n = room_lines, last_n
         kd_config = self.servers.keyserver_yaml(directory, self.tunnel_port, self.focus_port)
-        md_config = self.servers.distributor_yaml(directory, self.tunnel_port,
-                                                  self.media_port, last_n=last_n)
-        focus_config = focus_yaml(self.servers, directory, sip_port=self.sip_port,
-                                  focus_port=self.focus_port, media_port=self.media_port,
-                                  room_lines=room_lines)
         self.kd = ServerProcess("keyserver", ["-m", "sipperc", "--log-format", "json",
                                               "keyserver", "--config", str(kd_config)],
                                 directory / "keyserver.log")
         self.md = ServerProcess("distributor", ["-m", "sipperc", "--log-format", "json",
-                                                "distributor", "--config", str(md_config)],
+                                                "distributor", "--config",
+                                                str(directory / "distributor.yaml")],
                                 directory / "distributor.log")
         self.focus = ServerProcess("focus", ["-m", "sipperc", "--log-format", "json",
-                                             "focus", "--config", str(focus_config)],
+                                             "focus", "--config", str(directory / "focus.yaml")],
                                    directory / "focus.log")
+        self._pick_ports()
         self.members: dict[str, SipMember] = {}
+
+    def _pick_ports(self):
+        """UDP ports for the Media Distributor and the focus's SIP, and their configurations."""
+        self.media_port = free_port(socket.SOCK_DGRAM)
+        self.sip_port = free_port(socket.SOCK_DGRAM)
+        self.servers.distributor_yaml(self.directory, self.tunnel_port, self.media_port,
+                                      last_n=self.last_n)
+        focus_yaml(self.servers, self.directory, sip_port=self.sip_port,
+                   focus_port=self.focus_port, media_port=self.media_port,
+                   room_lines=self.room_lines)
         self.uri = f"sip:{ROOM}@127.0.0.1:{self.sip_port}"
 
     @defer.inlineCallbacks
-    def start(self):
+    def start(self, attempts=3):
         self.kd.start()
         yield until(lambda: self.kd.ready(KD_READY), 30)
-        self.md.start()
-        self.focus.start()
-        yield until(lambda: self.md.ready(MD_READY), 30)
-        yield until(lambda: self.focus.ready(FOCUS_READY), 30)
+        for attempt in range(attempts):
+            self.md.start()
+            self.focus.start()
+            try:
+                yield until(lambda: self.md.ready(MD_READY), 30)
+                yield until(lambda: self.focus.ready(FOCUS_READY), 30)
+                break
+            except ServerExitedError as error:
+                # A port picked free was taken meanwhile (parallel tests): pick others.
+                if "already in use" not in str(error) or attempt == attempts - 1:
+                    raise
+                self.md.kill()
+                self.focus.kill()
+                self._pick_ports()
         yield until(lambda: self.kd.ready("focus connected"), 30)
 
     def member(self, name: str, *, frequency: float | None = None,
