@@ -16,6 +16,7 @@ The configuration (YAML, paths relative to the file; see configs/focus.yaml)::
     sip:
       listen: [udp:127.0.0.1:5070, tcp:127.0.0.1:5070]
       domain: conf.example.com          # conference URIs are sip:<room>@<domain>
+      tls: {certificate: ..., private_key: ..., trust: ca.pem}   # for tls: listeners
     key_distributor:                    # the Key Distributor's focus port (keyserver focus:)
       host: 127.0.0.1
       port: 4741
@@ -58,9 +59,10 @@ from sipperc.perc.participant_call import G722, OPUS, PCMA, PCMU, TELEPHONE_EVEN
 from sipperc.perc.policy import normalize_identity
 from sipperc.perc.sip_focus import DEFAULT_ANNOUNCE_TIMEOUT, FocusSettings, SipFocus
 from sipperc.perc.tunnel_service import ReconnectBackoff
-from sipperc.perc.tunnel_tls import MutualTLS, load_mutual_tls
+from sipperc.perc.tunnel_tls import MutualTLS, config_path, load_mutual_tls
 from sipperc.sdp import Codec
 from sipperc.sip.transport_address import TransportAddress
+from sipperc.sip.twisted_transport import TlsConfig
 
 CODECS = {"opus": OPUS, "pcmu": PCMU, "pcma": PCMA, "g722": G722,
           "telephone-event": TELEPHONE_EVENT}
@@ -83,7 +85,7 @@ def load_focus_config(path: str | Path) -> FocusConfig:
     root = load_config(path)
     root.entries({"sip", "key_distributor", "announce_timeout", "codecs", "rooms"})
     sip = root.require("sip")
-    sip.entries({"listen", "domain"})
+    sip.entries({"listen", "domain", "tls"})
     listen = []
     for item in sip.get_list("listen"):
         if not isinstance(item.value, str):
@@ -95,6 +97,7 @@ def load_focus_config(path: str | Path) -> FocusConfig:
     if not listen:
         raise sip.require("listen").error("at least one listening address is needed")
     domain = sip.get_str("domain")
+    tls = _sip_tls(sip, any(text.startswith("tls:") for text in listen))
     kd = root.require("key_distributor")
     kd.entries({"host", "port", "tls"})
     kd_host = kd.get_str("host")
@@ -107,8 +110,35 @@ def load_focus_config(path: str | Path) -> FocusConfig:
         raise root.require("rooms").error("no room is defined")
     settings = FocusSettings(tuple(listen), domain, rooms, codecs,
                              root.get_float("announce_timeout", DEFAULT_ANNOUNCE_TIMEOUT,
-                                            minimum=0.1))
+                                            minimum=0.1), tls=tls)
     return FocusConfig(settings, kd_host, kd_port, load_mutual_tls(kd.require("tls")))
+
+
+def _sip_tls(sip: ConfigNode, listening: bool) -> TlsConfig | None:
+    """``sip.tls``: our certificate for ``tls:`` listeners, and whom we trust (RFC 5922)."""
+    node = sip.child("tls")
+    if node is None:
+        if listening:
+            raise sip.require("listen").error("a tls: listener needs sip.tls with certificate "
+                                              "and private_key")
+        return None
+    node.entries({"certificate", "private_key", "trust", "verify"})
+    paths = {}
+    for name in ("certificate", "private_key", "trust"):
+        child = node.child(name)
+        if child is None:
+            continue
+        path = config_path(child)
+        if not path.is_file():
+            raise child.error(f"{path}: no such file")
+        paths[name] = path
+    if ("certificate" in paths) != ("private_key" in paths):
+        raise node.error("certificate and private_key go together")
+    if listening and "certificate" not in paths:
+        raise node.error("a tls: listener needs a certificate and private_key")
+    return TlsConfig(certificate=paths.get("certificate"),
+                     private_key=paths.get("private_key"), trust=paths.get("trust"),
+                     verify=node.get_bool("verify", True))
 
 
 def _codecs(root: ConfigNode) -> tuple[Codec, ...]:

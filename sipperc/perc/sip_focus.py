@@ -90,6 +90,7 @@ from sipperc.sdp import (
 )
 from sipperc.sip.headers import Address
 from sipperc.sip.message import Request
+from sipperc.sip.twisted_transport import TlsConfig
 from sipperc.sip.twisted_user_agent import TwistedUserAgent
 from sipperc.sip.uri import SipUri
 from sipperc.sip.user_agent import UserAgentConfig
@@ -98,6 +99,7 @@ from sipperc.sip.user_agent_events import (
     CallEnded,
     CallRef,
     CallUpdated,
+    CallUpdateFailed,
     IncomingCall,
     MessageReceived,
     ReferReceived,
@@ -109,6 +111,8 @@ from sipperc.sip.user_agent_events import (
 _log = Logger(namespace="sipperc.perc.focus")
 
 DEFAULT_ANNOUNCE_TIMEOUT = 10.0
+REFRESH_ATTEMPTS = 3
+"""Offerless re-INVITEs tried before a participant that cannot be keyed again is hung up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +124,8 @@ class FocusSettings:
     rooms: Mapping[str, RoomSettings]
     codecs: tuple[Codec, ...] = DEFAULT_CODECS
     announce_timeout: float = DEFAULT_ANNOUNCE_TIMEOUT
-    user_agent: str = "sipperc-focus"
+    tls: TlsConfig | None = None
+    """Our certificate for ``tls:`` listeners and whom we trust (RFC 5922)."""
 
 
 @dataclass(slots=True)
@@ -136,6 +141,7 @@ class _Call:
     answered: bool = False
     timeout: IDelayedCall | None = None
     refreshing: bool = False
+    refresh_failures: int = 0
 
 
 @dataclass(slots=True)
@@ -196,7 +202,7 @@ class SipFocus:
                                  event_packages=(EVENT_PACKAGE,))
         self.agent = TwistedUserAgent.listen(list(self.settings.listen), self._offer_answer,
                                              config, on_event=self._event,
-                                             reactor=self.reactor)
+                                             tls=self.settings.tls, reactor=self.reactor)
         _log.info("SIP focus listening", rooms=", ".join(sorted(self.rooms)),
                   domain=self.settings.domain)
 
@@ -253,6 +259,8 @@ class SipFocus:
                 self._answered(event.call, event.negotiated)
             elif isinstance(event, CallUpdated):
                 self._updated(event.call, event.negotiated)
+            elif isinstance(event, CallUpdateFailed):
+                self._update_failed(event)
             elif isinstance(event, CallEnded):
                 self._ended(event)
             elif isinstance(event, SubscriptionRequested):
@@ -401,6 +409,7 @@ class SipFocus:
         if call is None:
             return
         call.refreshing = False
+        call.refresh_failures = 0
         announcement = _announcement(call, negotiated)
         if announcement is not None and call.announced is not None and \
                 announcement.tls_id != call.announced.tls_id:
@@ -409,6 +418,29 @@ class SipFocus:
             self._announce(call, negotiated)
         if self._muted(call, negotiated):
             self._roster_changed(call.room, call.room.user_change(call.member))
+
+    def _update_failed(self, event: CallUpdateFailed) -> None:
+        """Our offerless re-INVITE was refused: without it the endpoint cannot be keyed again.
+
+        Try again after a second (a glare the session did not settle, a peer busy with its
+        own change), up to :data:`REFRESH_ATTEMPTS` times, then hang up: a participant that
+        can no longer get keys is better told than left in silence.
+        """
+        call = self._calls.get(event.call)
+        if call is None or not call.refreshing:
+            return
+        call.refresh_failures += 1
+        _log.warn("re-INVITE refused ({status} {reason})", status=event.status_code,
+                  reason=event.reason, participant=call.member.participant_id,
+                  call_id=event.call.call_id)
+        if call.refresh_failures >= REFRESH_ATTEMPTS:
+            self._end(call, 500, "Cannot Renew The Keys")
+            return
+        self.reactor.callLater(1.0, self._retry_refresh, call)
+
+    def _retry_refresh(self, call: _Call) -> None:
+        if self._calls.get(call.call) is call and call.refreshing and self.agent is not None:
+            self.agent.reinvite(call.call, offer=False)
 
     def _muted(self, call: _Call, negotiated: NegotiatedSession | None) -> bool:
         """Record whether the participant sends to the conference; True if that changed."""

@@ -68,3 +68,20 @@ def test_check_prints_the_conference_uris(files, capsys):
 def test_a_bad_configuration_exits_with_the_config_status(files, capsys):
     assert main(["focus", "--config", str(write(files, "    pin: 815\n"))]) == ExitCode.CONFIG
     assert "focus.yaml:17" in capsys.readouterr().err
+
+
+def test_sip_over_tls_needs_our_certificate(files):
+    path = write(files)
+    text = path.read_text().replace("listen: [udp:127.0.0.1:5070]",
+                                    "listen: [udp:127.0.0.1:5070, tls:127.0.0.1:5071]")
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"focus.yaml:2: sip.listen.*needs sip.tls"):
+        load_focus_config(path)
+    path.write_text(text.replace("  domain: 127.0.0.1\n", "  domain: 127.0.0.1\n"
+                                 "  tls: {certificate: focus.pem, private_key: focus.key}\n"))
+    tls = load_focus_config(path).settings.tls
+    assert tls.certificate.name == "focus.pem" and tls.verify
+    path.write_text(text.replace("  domain: 127.0.0.1\n", "  domain: 127.0.0.1\n"
+                                 "  tls: {certificate: focus.pem}\n"))
+    with pytest.raises(ConfigError, match=r"focus.yaml:4: sip.tls.*go together"):
+        load_focus_config(path)
