@@ -59,19 +59,28 @@ from twisted.logger import (
 )
 from twisted.python.failure import Failure
 
-from sipperc.apps.leak_search import conference_secrets, search_memory, search_text
+from sipperc.apps.demo_verdict import (
+    Presence,
+    Rekey,
+    Verdict,
+    check_audio,
+    check_exits,
+    check_rekeys,
+    check_roster,
+    check_secrets,
+)
+from sipperc.apps.leak_search import conference_secrets
 from sipperc.apps.server_process import JsonLogFollower, ServerExitedError, ServerProcess, free_port
 from sipperc.dtls import Identity
 from sipperc.log import LineObserver
 from sipperc.media.audio_port import AudioSink
-from sipperc.media.resample import Resampler
-from sipperc.media.voice_match import LoopedVoice
-from sipperc.media.wav_file import WavFileSink, WavFileSource, read_wav
+from sipperc.media.wav_file import WavFileSink, WavFileSource
 from sipperc.perc.participant import (
     AssociationEstablished,
     AssociationLost,
     EKTKeyInstalled,
     Participant,
+    ParticipantKeys,
 )
 from sipperc.perc.participant_call import JoinRefusedError, ParticipantCall
 from sipperc.sip.user_agent_events import CallEnded, NotifyReceived
@@ -89,12 +98,6 @@ MIN_PRESENCE = 3.0
 """Seconds each participant stays at least, so that its recordings can be checked."""
 RECORD_RATE = 16000
 """Recordings are written at the voices' rate, whatever the codec."""
-MATCH_RATE = 8000
-"""Voices are recognised at telephone bandwidth: every codec keeps it, and it is quick."""
-MATCH_THRESHOLD = 0.7
-"""A recording scores at least this against its speaker's voice (G.711 gives about 0.95)."""
-MATCH_MARGIN = 0.2
-"""... and beats every other voice by this much (different voices score about 0.3)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,11 @@ class Attendee:
         """In the room now: started and not gone."""
         return self.joined_at is not None and self.left_at is None
 
+    def presence(self) -> Presence:
+        """What the verdict needs to know about this participant."""
+        return Presence(self.name, self.joined_at, self.left_at, self.refused,
+                        tuple(self.spis))
+
     def packets_since_last(self) -> tuple[int, int]:
         """RTP packets sent and received since the previous call.
 
@@ -176,56 +184,6 @@ class Attendee:
                             - self.received_before.get(source.ssrc, 0))
             self.received_before[source.ssrc] = source.packets_received
         return sent, received
-
-
-@dataclass(frozen=True, slots=True)
-class Hearing:
-    """What one participant's recording of another is, by voice."""
-
-    listener: str
-    speaker: str
-    score: float
-    """Match against the speaker's own voice (0: nothing recorded)."""
-    best_other: tuple[str, float] | None
-    """The best-matching other voice, if any recording exists."""
-
-    @property
-    def holds(self) -> bool:
-        """Decrypted, decoded, and the speaker's voice rather than anyone else's."""
-        other = self.best_other[1] if self.best_other is not None else 0.0
-        return self.score >= MATCH_THRESHOLD and self.score - other >= MATCH_MARGIN
-
-
-@dataclass(frozen=True, slots=True)
-class Rekey:
-    """A new EKT key the Key Distributor reported in its log."""
-
-    at: float
-    spi: int
-    why: str
-    recipients: int
-
-
-@dataclass(slots=True)
-class Verdict:
-    """Every check of the run, each with the lines that explain it."""
-
-    checks: list[tuple[str, bool, list[str]]] = field(default_factory=list)
-
-    def add(self, name: str, holds: bool, lines: list[str]) -> None:
-        """Record one check."""
-        self.checks.append((name, holds, lines))
-
-    @property
-    def holds(self) -> bool:
-        """True if there are checks and every one holds."""
-        return bool(self.checks) and all(holds for _, holds, _ in self.checks)
-
-    def as_json(self) -> dict[str, Any]:
-        """For ``verdict.json``."""
-        return {"holds": self.holds,
-                "checks": [{"check": name, "holds": holds, "details": lines}
-                           for name, holds, lines in self.checks]}
 
 
 class ConferenceDemo:
@@ -246,7 +204,7 @@ class ConferenceDemo:
         self.watcher: Attendee | None = None
         self.rosters: list[tuple[str, ...]] = []
         """Each roster the watcher's NOTIFYs showed (RFC 4575), in order."""
-        self.keys_held: dict[str, Any] = {}
+        self.keys_held: dict[str, ParticipantKeys] = {}
         self.roster: list[str] = []
         self.rekeys: list[Rekey] = []
         self.announced_spis: set[int] = set()
@@ -256,7 +214,6 @@ class ConferenceDemo:
         self.loops: list[LoopingCall] = []
         self.last_status = self.started
         self.ending = False
-        self.final_roster: tuple[str, ...] = ()
         self.final_members: tuple[str, ...] = ()
         self.roster_versions = 0
 
@@ -302,7 +259,6 @@ class ConferenceDemo:
             loop.stop()
         if self.reactor.seconds() - self.last_status > 1.0:
             self._status()
-        self.final_roster = self.rosters[-1] if self.rosters else ()
         self.roster_versions = len(self.rosters)
         self.final_members = tuple(sorted(a.name.title() for a in self.attendees.values()
                                           if a.active))
@@ -317,12 +273,29 @@ class ConferenceDemo:
         self.loops = []
 
         verdict = Verdict()
+        presences = [a.presence() for a in self.attendees.values()]
         self.say("checking what each participant recorded against every voice")
-        self._check_audio(verdict)
-        self._check_rekeys(verdict)
-        self._check_roster(verdict)
-        self._check_key_leaks(verdict)
-        self._check_stop(verdict)
+        check_audio(verdict, presences, {a.name: a.voice for a in self.attendees.values()},
+                    self.output / "heard")
+        check_rekeys(verdict, presences, self.rekeys, plan.leaver, plan.newcomer)
+        check_roster(verdict, self.rosters[:self.roster_versions],
+                     watcher=self.watcher.name if self.watcher is not None else None,
+                     in_the_room=self.final_members, leaver=plan.leaver.title(),
+                     newcomer=plan.newcomer.title())
+        needles = conference_secrets(self.keys_held.items())
+        self.say(f"searching the Media Distributor's and the SIP focus's memory and logs for "
+                 f"the {len(needles)} end-to-end secrets the participants held")
+        untrusted = {"distributor": "Media Distributor", "focus": "SIP focus"}
+        logs = self.output / "logs"
+        check_secrets(verdict, needles, {
+            **{untrusted[s.name]: s.pid for s in self.servers if s.name in untrusted},
+            **self.helpers}, {
+            "Media Distributor log": logs / "distributor.log",
+            "SIP focus log": logs / "focus.log",
+            "Key Distributor log": logs / "keyserver.log",
+            "Key Distributor state file": self.output / "kd-state.json"})
+        self.say("stopping the servers (SIGTERM)")
+        check_exits(verdict, self.stop_servers())
         (self.output / "verdict.json").write_text(json.dumps(verdict.as_json(), indent=2) + "\n")
         return verdict
 
@@ -621,121 +594,6 @@ class ConferenceDemo:
 
     # -- the verdict ----------------------------------------------------------------------------
 
-    def _check_audio(self, verdict: Verdict) -> None:
-        voices = {name: LoopedVoice(_at_match_rate(attendee.voice), MATCH_RATE)
-                  for name, attendee in self.attendees.items()}
-        hearings: list[Hearing] = []
-        lines: list[str] = []
-        for listener in self.attendees.values():
-            heard = []
-            for speaker in self.attendees.values():
-                if speaker is listener or not _overlap(listener, speaker):
-                    continue
-                hearing = self._hearing(listener, speaker, voices)
-                hearings.append(hearing)
-                heard.append(f"{speaker.name} {hearing.score:.2f}"
-                             + ("" if hearing.holds else " (FAILED)"))
-            problem = listener.refused and f"refused: {listener.refused}"
-            lines.append(f"{listener.name} heard " + (", ".join(heard) or "nobody")
-                         + (f" [{problem}]" if problem else ""))
-        missing = [a.name for a in self.attendees.values() if a.joined_at is None]
-        holds = bool(hearings) and all(h.holds for h in hearings) and not missing
-        good = sum(h.holds for h in hearings)
-        verdict.add("audio", holds, [
-            f"{good} of {len(hearings)} streams decrypted, decoded and recognised as their "
-            f"speaker's voice (correlation >= {MATCH_THRESHOLD}, ahead of every other voice by "
-            f">= {MATCH_MARGIN})"
-            + (f"; never in the room: {', '.join(missing)}" if missing else ""), *lines])
-
-    def _hearing(self, listener: Attendee, speaker: Attendee,
-                 voices: dict[str, LoopedVoice]) -> Hearing:
-        path = self.output / "heard" / listener.name / f"from-{speaker.name}.wav"
-        if not path.exists():
-            return Hearing(listener.name, speaker.name, 0.0, None)
-        recording = _at_match_rate(path)
-        score = voices[speaker.name].match(recording)
-        others = [(name, voice.match(recording)) for name, voice in voices.items()
-                  if name != speaker.name]
-        return Hearing(listener.name, speaker.name, score, max(others, key=lambda o: o[1]))
-
-    def _check_rekeys(self, verdict: Verdict) -> None:
-        plan = self.plan
-        leaver, newcomer = self.attendees[plan.leaver], self.attendees[plan.newcomer]
-        lines: list[str] = []
-        holds = True
-        for who, attendee, why, when in (("leave", leaver, "leave", leaver.left_at),
-                                         ("join", newcomer, "join", newcomer.joined_at)):
-            rekey = next((r for r in self.rekeys if r.why == why and when is not None
-                          and r.at >= when - 0.5), None)
-            if rekey is None:
-                holds = False
-                lines.append(f"{who} of {attendee.name}: no new EKT key for it")
-                continue
-            present = [a for a in self.attendees.values()
-                       if a.joined_at is not None and a.joined_at <= rekey.at
-                       and a is not leaver and (a.left_at is None or a.left_at > rekey.at)]
-            lacking = [a.name for a in present if rekey.spi not in a.spis]
-            leaked = rekey.spi in leaver.spis
-            holds = holds and not lacking and not leaked
-            lines.append(f"{who} of {attendee.name}: new EKT key SPI {rekey.spi}, installed by "
-                         f"{len(present) - len(lacking)} of {len(present)} in the room"
-                         + (f" (not {', '.join(lacking)})" if lacking else "")
-                         + (f"; {leaver.name} (gone) got it too!" if leaked else
-                            f"; {leaver.name} (gone) never got it"))
-        verdict.add("rekey", holds, lines)
-
-    def _check_roster(self, verdict: Verdict) -> None:
-        plan = self.plan
-        leaver, newcomer = plan.leaver.title(), plan.newcomer.title()
-        watcher = self.watcher.name if self.watcher is not None else "nobody"
-        seen_leaver = any(leaver in roster for roster in self.rosters)
-        holds = (self.final_roster == self.final_members and seen_leaver
-                 and leaver not in self.final_roster and newcomer in self.final_roster)
-        verdict.add("roster", holds, [
-            f"{watcher}'s RFC 4575 roster at the end: {', '.join(self.final_roster) or '-'}; "
-            f"in the room: {', '.join(self.final_members) or '-'}; {self.roster_versions} "
-            f"versions seen, {leaver} " + ("in one, then gone" if seen_leaver else "never")])
-
-    def _check_key_leaks(self, verdict: Verdict) -> None:
-        needles = conference_secrets(self.keys_held.items())
-        self.say(f"searching the Media Distributor's and the SIP focus's memory and logs for "
-                 f"the {len(needles)} end-to-end secrets the participants held")
-        lines = []
-        holds = bool(needles)
-        names = {"distributor": "Media Distributor", "focus": "SIP focus"}
-        untrusted = {names[s.name]: s.pid for s in self.servers if s.name in names}
-        untrusted.update(self.helpers)
-        for what, pid in untrusted.items():
-            try:
-                in_memory, searched = search_memory(pid, needles)
-                holds = holds and not in_memory
-                lines.append(f"{what} memory: {searched / 1e6:.0f} MB searched, "
-                             + (f"FOUND {', '.join(sorted(in_memory))}" if in_memory
-                                else "none found"))
-            except (PermissionError, ProcessLookupError, FileNotFoundError) as error:
-                lines.append(f"{what} memory: not searchable here ({error})")
-        logs = self.output / "logs"
-        for name, path in (("Media Distributor log", logs / "distributor.log"),
-                           ("SIP focus log", logs / "focus.log"),
-                           ("Key Distributor log", logs / "keyserver.log"),
-                           ("Key Distributor state file", self.output / "kd-state.json")):
-            if not path.exists():
-                continue
-            found = search_text(path, needles)
-            holds = holds and not found
-            lines.append(f"{name} ({path.stat().st_size / 1e3:.0f} kB): "
-                         + (f"FOUND {', '.join(sorted(found))}" if found else "none found"))
-        verdict.add("keys", holds, [
-            f"{len(needles)} end-to-end secrets of the run (EKT keys, shared salts, media keys, "
-            f"session keys, DTLS inner halves) searched for, raw, hex and base64:", *lines])
-
-    def _check_stop(self, verdict: Verdict) -> None:
-        self.say("stopping the servers (SIGTERM)")
-        statuses = self.stop_servers()
-        holds = all(status == 0 for _, status in statuses)
-        verdict.add("servers", holds, [", ".join(f"{name} exited with {status}"
-                                                 for name, status in statuses)])
-
     # -- time -----------------------------------------------------------------------------------
 
     def _sleep(self, seconds: float) -> Deferred[None]:
@@ -754,38 +612,6 @@ class ConferenceDemo:
 
 class DemoError(RuntimeError):
     """The demo could not run (a server did not start, a file is missing)."""
-
-
-def _at_match_rate(path: Path) -> Any:
-    """A WAV file's samples at :data:`MATCH_RATE`."""
-    pcm, rate = read_wav(path)
-    return Resampler(rate, MATCH_RATE).process(pcm) if rate != MATCH_RATE else pcm
-
-
-def _overlap(a: Attendee, b: Attendee) -> bool:
-    """Whether two participants were ever in the room together (the refused: expected)."""
-    if a.refused or b.refused:
-        return True
-    if a.joined_at is None or b.joined_at is None:
-        return True  # expected to meet; never joined, so the check fails for them
-    a_end = a.left_at if a.left_at is not None else float("inf")
-    b_end = b.left_at if b.left_at is not None else float("inf")
-    return max(a.joined_at, b.joined_at) < min(a_end, b_end)
-
-
-def _print_verdict(verdict: Verdict, out: TextIO, output: Path) -> None:
-    out.write("\nverdict:\n")
-    for name, holds, lines in verdict.checks:
-        mark = "ok  " if holds else "FAIL"
-        first, *rest = lines or [""]
-        out.write(f"  [{mark}] {name:<8} {first}\n")
-        for line in rest:
-            out.write(f"         {'':<8}   {line}\n")
-    out.write(f"\nrecordings: {output}/heard/LISTENER/from-SPEAKER.wav and mix.wav; logs: "
-              f"{output}/logs/; verdict: {output}/verdict.json\n")
-    out.write("PASS: PERC kept its promise\n" if verdict.holds else
-              "FAIL: see the checks marked FAIL above\n")
-    out.flush()
 
 
 # -- the sipperc sub-command ------------------------------------------------------------------
@@ -849,9 +675,10 @@ def run(args: argparse.Namespace) -> int:
             return ExitCode.FAILURE
         print(f"sipperc demo: internal error: {result.getTraceback()}", file=sys.stderr)
         return ExitCode.SOFTWARE
-    _print_verdict(result, sys.stdout, output)
+    result.write(sys.stdout)
+    print(f"recordings: {output}/heard/LISTENER/from-SPEAKER.wav and mix.wav; logs: "
+          f"{output}/logs/; verdict: {output}/verdict.json")
     return ExitCode.OK if result.holds else ExitCode.FAILURE
 
 
-__all__ = ["ConferenceDemo", "DemoError", "DemoPlan", "Hearing", "Verdict", "add_arguments",
-           "run"]
+__all__ = ["ConferenceDemo", "DemoError", "DemoPlan", "add_arguments", "run"]
