@@ -17,6 +17,7 @@ The configuration (YAML, paths relative to the file; see configs/focus.yaml)::
       listen: [udp:127.0.0.1:5070, tcp:127.0.0.1:5070]
       domain: conf.example.com          # conference URIs are sip:<room>@<domain>
       tls: {certificate: ..., private_key: ..., trust: ca.pem}   # for tls: listeners
+      authentication: {realm: conf.example.com, passwords: passwords.yaml}   # optional
     key_distributor:                    # the Key Distributor's focus port (keyserver focus:)
       host: 127.0.0.1
       port: 4741
@@ -38,6 +39,8 @@ The configuration (YAML, paths relative to the file; see configs/focus.yaml)::
 from __future__ import annotations
 
 import argparse
+import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,7 @@ from sipperc.perc.sip_focus import DEFAULT_ANNOUNCE_TIMEOUT, FocusSettings, SipF
 from sipperc.perc.tunnel_service import ReconnectBackoff
 from sipperc.perc.tunnel_tls import MutualTLS, config_path, load_mutual_tls
 from sipperc.sdp import Codec
+from sipperc.sip.digest import DigestServer
 from sipperc.sip.transport_address import TransportAddress
 from sipperc.sip.twisted_transport import TlsConfig
 
@@ -85,7 +89,7 @@ def load_focus_config(path: str | Path) -> FocusConfig:
     root = load_config(path)
     root.entries({"sip", "key_distributor", "announce_timeout", "codecs", "rooms"})
     sip = root.require("sip")
-    sip.entries({"listen", "domain", "tls"})
+    sip.entries({"listen", "domain", "tls", "authentication"})
     listen = []
     for item in sip.get_list("listen"):
         if not isinstance(item.value, str):
@@ -110,7 +114,8 @@ def load_focus_config(path: str | Path) -> FocusConfig:
         raise root.require("rooms").error("no room is defined")
     settings = FocusSettings(tuple(listen), domain, rooms, codecs,
                              root.get_float("announce_timeout", DEFAULT_ANNOUNCE_TIMEOUT,
-                                            minimum=0.1), tls=tls)
+                                            minimum=0.1), tls=tls,
+                             authentication=_authentication(sip))
     return FocusConfig(settings, kd_host, kd_port, load_mutual_tls(kd.require("tls")))
 
 
@@ -139,6 +144,34 @@ def _sip_tls(sip: ConfigNode, listening: bool) -> TlsConfig | None:
     return TlsConfig(certificate=paths.get("certificate"),
                      private_key=paths.get("private_key"), trust=paths.get("trust"),
                      verify=node.get_bool("verify", True))
+
+
+def _authentication(sip: ConfigNode) -> DigestServer | None:
+    """``sip.authentication``: digest for callers, subscribers and moderators (RFC 3261 §22).
+
+    ``passwords`` is a YAML file ``user: password`` that others may not read (chmod 600).
+    """
+    node = sip.child("authentication")
+    if node is None:
+        return None
+    node.entries({"realm", "passwords"})
+    realm = node.get_str("realm")
+    passwords_node = node.require("passwords")
+    path = config_path(passwords_node)
+    if not path.is_file():
+        raise passwords_node.error(f"{path}: no such file")
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise passwords_node.error(f"{path} is readable by other users (mode "
+                                   f"{stat.S_IMODE(mode):04o}); run: chmod 600 {path}")
+    passwords: dict[str, str] = {}
+    for user, entry in load_config(path).entries().items():
+        if not isinstance(entry.value, str) or not entry.value:
+            raise entry.error("expected the user's password (quote it)")
+        passwords[user] = entry.value
+    if not passwords:
+        raise passwords_node.error(f"{path} lists no user")
+    return DigestServer(realm, passwords.get, secrets.token_bytes(32))
 
 
 def _codecs(root: ConfigNode) -> tuple[Codec, ...]:

@@ -74,7 +74,7 @@ from sipperc.sdp import (
 from sipperc.sip.message import Request
 from sipperc.sip.twisted_transport import TlsConfig
 from sipperc.sip.twisted_user_agent import TwistedUserAgent
-from sipperc.sip.user_agent import UserAgentConfig
+from sipperc.sip.user_agent import ChallengeAnswerer, UserAgentConfig
 from sipperc.sip.user_agent_events import (
     CallAnswered,
     CallEnded,
@@ -209,8 +209,9 @@ class ParticipantCall:
     makes a sink per remote source. ``sip_listen`` is where our SIP user agent listens
     (``udp:127.0.0.1:0``: any free port), ``media_host`` the address our media port binds
     and our SDP gives; ``tls`` our certificate and trust for SIP over TLS (``sips:`` or
-    ``;transport=tls`` conference URIs). With ``auto_answer`` a focus INVITE (dial-out) is
-    answered at once.
+    ``;transport=tls`` conference URIs); ``authenticator`` answers the focus's digest
+    challenges (a :class:`~sipperc.sip.digest.DigestClient` with an account for the focus's
+    host). With ``auto_answer`` a focus INVITE (dial-out) is answered at once.
     ``on_event`` hears every participant event and every SIP event of our calls.
     """
 
@@ -222,7 +223,8 @@ class ParticipantCall:
                  codecs: Sequence[Codec] = DEFAULT_CODECS, auto_answer: bool = True,
                  reactor: Any = None, on_event: Callable[[object], None] | None = None,
                  audit_keys: bool = False, hop_timeout: float = 10.0,
-                 tls: TlsConfig | None = None) -> None:
+                 tls: TlsConfig | None = None,
+                 authenticator: ChallengeAnswerer | None = None) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor  # noqa: PLC0415
 
@@ -242,6 +244,7 @@ class ParticipantCall:
         self.audit_keys = audit_keys
         self.hop_timeout = hop_timeout
         self.tls = tls
+        self.authenticator = authenticator
         self.agent: TwistedUserAgent | None = None
         self.call: CallRef | None = None
         self.participant: Participant | None = None
@@ -266,7 +269,8 @@ class ParticipantCall:
         self.agent = TwistedUserAgent.listen(
             [self.sip_listen], self._offer_answer,
             UserAgentConfig(user=self.user, display_name=self.display_name),
-            on_event=self._sip_event, tls=self.tls, reactor=self.reactor)
+            on_event=self._sip_event, tls=self.tls, authenticator=self.authenticator,
+            reactor=self.reactor)
 
     @property
     def media_address(self) -> TransportAddress:

@@ -11,8 +11,10 @@ A dial-in (RFC 4579 §5.3):
 1. INVITE with a PERC offer (anything else: 488 from the offer/answer engine, naming why);
    an unknown room is 404, a locked one 403, a full one 486, a wrong PIN 403
    (:class:`~sipperc.perc.conference_room.ConferenceRoom`);
-2. the endpoint's ``a=fingerprint``, ``a=tls-id`` and asserted identity
-   (``P-Asserted-Identity`` if present, else ``From``) are announced to the Key Distributor;
+2. the endpoint's ``a=fingerprint``, ``a=tls-id`` and identity are announced to the Key
+   Distributor. With digest authentication configured (:class:`CallerAuthentication`) the
+   identity is the ``From`` URI of an authenticated caller whose user part is its user name;
+   without, it is ``P-Asserted-Identity`` (from a trusted proxy) or else ``From``;
 3. only when it accepts is the call answered (200 with the answer completed by
    ``OfferAnswer.delegate_dtls``: its fingerprint and the tls-id it picked for this endpoint);
    refused: 403 with its reason; no answer within ``announce_timeout``: 503.
@@ -88,8 +90,9 @@ from sipperc.sdp import (
     TlsId,
     TransportAddress,
 )
+from sipperc.sip.digest import Challenged, DigestServer
 from sipperc.sip.headers import Address
-from sipperc.sip.message import Request
+from sipperc.sip.message import Request, Response
 from sipperc.sip.twisted_transport import TlsConfig
 from sipperc.sip.twisted_user_agent import TwistedUserAgent
 from sipperc.sip.uri import SipUri
@@ -126,6 +129,8 @@ class FocusSettings:
     announce_timeout: float = DEFAULT_ANNOUNCE_TIMEOUT
     tls: TlsConfig | None = None
     """Our certificate for ``tls:`` listeners and whom we trust (RFC 5922)."""
+    authentication: DigestServer | None = None
+    """Digest authentication of callers, subscribers and moderators (RFC 3261 §22)."""
 
 
 @dataclass(slots=True)
@@ -163,6 +168,34 @@ class FocusStatistics:
     notifies: int = 0
 
 
+class CallerAuthentication:
+    """Challenges requests that start something (INVITE, SUBSCRIBE, MESSAGE) with digest.
+
+    The user agent asks :meth:`check` before it reports a request. A request gets through
+    only if its ``From`` user part is the authenticated user name, so the focus can take the
+    ``From`` URI as the caller's identity: a caller cannot claim to be someone else (RFC 3261
+    §22.1 leaves that check to the server). Requests inside a dialog are not challenged: the
+    dialog was started by an authenticated request (§22).
+    """
+
+    _CHALLENGED = frozenset({"INVITE", "SUBSCRIBE", "MESSAGE", "REFER"})
+
+    def __init__(self, server: DigestServer) -> None:
+        self.server = server
+
+    def check(self, request: Request, now: float) -> Response | None:
+        """None to let ``request`` through, else the 401 challenge or the refusal."""
+        if request.method not in self._CHALLENGED:
+            return None
+        verdict = self.server.verify(request, now)
+        if isinstance(verdict, Challenged):
+            return verdict.response
+        user = request.from_.uri.user if isinstance(request.from_.uri, SipUri) else None
+        if user != verdict.username:
+            return request.response(403, "From Does Not Match The Authenticated User")
+        return None
+
+
 class SipFocus:
     """The conference focus on a SIP user agent and a focus interface client.
 
@@ -192,6 +225,8 @@ class SipFocus:
         self._placeholder = DtlsIdentity.of_certificate(Identity.generate(
             "sipperc focus: no DTLS here").certificate_der)
         self._numbers = itertools.count(1)
+        self.authentication = (CallerAuthentication(settings.authentication)
+                               if settings.authentication is not None else None)
 
     # -- life -----------------------------------------------------------------------------------
 
@@ -202,7 +237,9 @@ class SipFocus:
                                  event_packages=(EVENT_PACKAGE,))
         self.agent = TwistedUserAgent.listen(list(self.settings.listen), self._offer_answer,
                                              config, on_event=self._event,
-                                             tls=self.settings.tls, reactor=self.reactor)
+                                             tls=self.settings.tls,
+                                             checker=self.authentication,
+                                             reactor=self.reactor)
         _log.info("SIP focus listening", rooms=", ".join(sorted(self.rooms)),
                   domain=self.settings.domain)
 
@@ -284,7 +321,8 @@ class SipFocus:
         if event.offer is None:
             self._refuse(event.call, 488, "A PERC Offer Is Needed In The INVITE")
             return
-        identity = _asserted_identity(event.request)
+        identity = (str(event.request.from_.uri) if self.authentication is not None
+                    else _asserted_identity(event.request))
         pin = event.request.uri.parameters.get("pin") if isinstance(event.request.uri,
                                                                     SipUri) else None
         refusal = room.admission(identity, pin, self.reactor.seconds())

@@ -85,3 +85,21 @@ def test_sip_over_tls_needs_our_certificate(files):
                                  "  tls: {certificate: focus.pem}\n"))
     with pytest.raises(ConfigError, match=r"focus.yaml:4: sip.tls.*go together"):
         load_focus_config(path)
+
+
+def test_digest_passwords_come_from_a_private_file(files):
+    _, directory = files
+    path = write(files)
+    passwords = directory / "passwords.yaml"
+    passwords.write_text('alice: "correct horse"\n')
+    passwords.chmod(0o644)
+    text = path.read_text().replace("  domain: 127.0.0.1\n", "  domain: 127.0.0.1\n"
+                                    "  authentication: {realm: conf.test, "
+                                    "passwords: passwords.yaml}\n")
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"focus.yaml:4: sip.authentication.passwords.*"
+                                          r"chmod 600"):
+        load_focus_config(path)
+    passwords.chmod(0o600)
+    server = load_focus_config(path).settings.authentication
+    assert server.realm == "conf.test"

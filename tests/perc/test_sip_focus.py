@@ -23,6 +23,7 @@ from sipperc.perc.policy import ParticipantRule
 from sipperc.perc.sip_focus import FocusSettings, SipFocus
 from sipperc.perc.tunnel_service import ReconnectBackoff
 from sipperc.sdp import MediaCapabilities, MediaSecurityPolicy, OfferAnswer, TransportAddress
+from sipperc.sip.digest import DigestAccount, DigestClient, DigestServer
 from sipperc.sip.twisted_user_agent import TwistedUserAgent
 from sipperc.sip.user_agent import UserAgentConfig
 from sipperc.sip.user_agent_events import CallEnded
@@ -47,13 +48,14 @@ class SipFocusTests(TestCase):
         self.focus = self.start_focus(kd_port)
         yield until(lambda: self.focus.key_distributor.connected, 10)
 
-    def start_focus(self, kd_port, *, announce_timeout=5.0):
+    def start_focus(self, kd_port, *, announce_timeout=5.0, authentication=None):
         client = FocusInterfaceClient.to_host(
             "127.0.0.1", kd_port, self.servers.servers.focus_tls(), reactor=reactor,
             backoff=ReconnectBackoff(0.1, 2.0, 0.5))
         room = RoomSettings(ROOM, "Design review", self.servers.media_distributor)
         settings = FocusSettings(("udp:127.0.0.1:0",), "127.0.0.1", {ROOM: room},
-                                 announce_timeout=announce_timeout)
+                                 announce_timeout=announce_timeout,
+                                 authentication=authentication)
         focus = SipFocus(settings, client, reactor=reactor)
         focus.start()
         self.addCleanup(focus.stop)
@@ -63,10 +65,10 @@ class SipFocusTests(TestCase):
         address = (focus or self.focus).agent.address()
         return f"sip:{room}@127.0.0.1:{address.port}"
 
-    def participant(self, name, identity=None):
+    def participant(self, name, identity=None, authenticator=None):
         call = ParticipantCall(identity or Identity.generate(name),
                                ToneSource(440.0, 8000, level=15), user=name,
-                               codecs=(PCMU,), reactor=reactor)
+                               codecs=(PCMU,), reactor=reactor, authenticator=authenticator)
         call.start()
         self.addCleanup(call.stop)
         return call
@@ -151,3 +153,19 @@ class SipFocusTests(TestCase):
         laptop.leave()
         yield until(lambda: watcher.roster.entities == set(), 10)
         assert watcher.roster.state.version == 5  # full, two joins, two leaves (RFC 4575 §4.6)
+
+
+    @inlineCallbacks
+    def test_with_digest_only_authenticated_callers_get_in_as_themselves(self):
+        kd_port = self.servers.key_server.focus_port.getHost().port
+        focus = self.start_focus(kd_port, authentication=DigestServer(
+            "conf.test", {"alice": "alice's secret"}.get, b"n" * 32))
+        yield until(lambda: focus.key_distributor.connected, 10)
+        account = DigestClient([DigestAccount("alice", "alice's secret", ("127.0.0.1",))])
+        # No credentials: 401. Alice's credentials under another name in From: 403.
+        assert (yield self.refused(self.participant("alice", ALICE), self.uri(focus))) == 401
+        assert (yield self.refused(self.participant("mallory", authenticator=account),
+                                   self.uri(focus))) == 403
+        alice = self.participant("alice", ALICE, authenticator=account)
+        yield alice.join(self.uri(focus))
+        yield until(lambda: alice.participant is not None and alice.participant.keyed, 10)
