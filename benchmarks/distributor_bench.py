@@ -104,7 +104,9 @@ LATENCY_SAMPLE = 4
 """Latency is read on every 4th receiver (all count arrivals): reading the kernel timestamp
 costs this process time it needs to keep up with the largest conferences."""
 SENDER_PRIORITY = 5
-"""Nice levels the sender process runs above the load generator that shares its CPU."""
+"""Nice levels the sender process runs above the load generator that shares its CPU (with
+--realtime: one SCHED_FIFO priority above it)."""
+REALTIME_PRIORITY = 10
 TARGETS = {"forwarded": 40_000, "p99_ms": 2.0, "participants": 500}
 
 
@@ -162,8 +164,12 @@ def serve(job_path: str) -> None:
             # it runs 5 nice levels below it (the scheduler then preempts it when the sender
             # wakes).
             os.sched_setaffinity(server.fanout.pid, {1})
-            os.setpriority(os.PRIO_PROCESS, server.fanout.pid, os.getpriority(
-                os.PRIO_PROCESS, 0) - SENDER_PRIORITY)
+            if os.sched_getscheduler(0) == os.SCHED_FIFO:
+                os.sched_setscheduler(server.fanout.pid, os.SCHED_FIFO, os.sched_param(
+                    os.sched_getparam(0).sched_priority + 1))
+            else:
+                os.setpriority(os.PRIO_PROCESS, server.fanout.pid, os.getpriority(
+                    os.PRIO_PROCESS, 0) - SENDER_PRIORITY)
             helper = server.fanout.pid
     profiler = cProfile.Profile() if job.get("profile") else None
 
@@ -487,6 +493,10 @@ def main() -> None:
                         help="run everything at this nice value (negative needs root): on a "
                              "machine others are using, -10 keeps their work from adding to "
                              "the latency measured")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run the servers and this generator under SCHED_FIFO (root): "
+                             "what the Media Distributor does when nothing else may "
+                             "interrupt it, on a machine others keep busy")
     parser.add_argument("--floor", type=int, metavar="N",
                         help="time the parts of one fan-out to N - 1 receivers, separately")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
@@ -503,6 +513,8 @@ def main() -> None:
         with contextlib.suppress(OSError):
             Path("/proc/self/autogroup").write_text(str(args.nice))
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # the server and its sender inherit it
+    if args.realtime:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
     if args.floor:
         floor(args.floor, max(args.rounds, 20))
         return
@@ -516,7 +528,8 @@ def main() -> None:
         parser.error(f"--modes takes some of {', '.join(MODES)}")
     print(f"Media Distributor on CPU 0 (its sender process on CPU 1, shared with this load "
           f"generator), last-N={SPEAKERS}, {RATE} pps per participant, {PAYLOAD}-byte payloads,"
-          f" {args.seconds:g} s measured after {args.warmup:g} s, nice {args.nice} (session too); "
+          f" {args.seconds:g} s measured after {args.warmup:g} s, "
+          f"{'SCHED_FIFO' if args.realtime else f'nice {args.nice} (session too)'}; "
           f"load average "
           f"before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'':22}{'N':>5} {'in pkt/s':>9} {'fwd pkt/s':>10} {'loss':>8} {'p50 ms':>7} "
