@@ -30,7 +30,7 @@ stayed under 0.1 %.
 
     .venv/bin/python benchmarks/distributor_bench.py [--participants 100,300,500,700]
         [--seconds 4] [--warmup 1] [--rounds 1] [--modes md2,md,relay] [--no-reference]
-        [--profile N]
+        [--nice N | --realtime] [--profile N] [--floor N]
 
 With ``--rounds R`` each size runs R times and the round with the lowest p99 is shown (as
 benchmarks/srtp_bench.py keeps the best round): other load on a shared machine only ever adds;
@@ -38,6 +38,16 @@ the median round's p99 is shown next to it, and the load average before the run 
 
 On two CPUs the sender process shares CPU 1 with this load generator, so ``md2`` is measured
 with less than a whole second core; its CPU time counts in us/fwd.
+
+On a machine others are using, their time slices land in the latency measured (a plain relay
+then shows a p99 of several ms). ``--nice N`` runs the benchmark in a session of its own at
+that nice value, which helps little against busy neighbours; ``--realtime`` runs the servers
+and the generator under SCHED_FIFO, which shows what the Media Distributor itself does. The
+title line says which, and the load average before the run.
+
+``--floor N`` times the parts of one speaker's fan-out to N - 1 receivers, each alone: the
+core's work per copy, a sendto per copy, the sender process per copy; and the time the last
+copy leaves, serially and with the sender process (what bounds the latency).
 
 ``--profile N`` runs the Media Distributor for N participants under cProfile and prints where
 its time goes.

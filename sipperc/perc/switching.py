@@ -173,6 +173,10 @@ class Routing:
     events: tuple[SwitchEvent, ...] = ()
 
 
+_NOWHERE = Routing()
+"""The routing of most packets (those of participants not forwarded): made once (speed)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SwitchingConfig:
     """Tuning of selection and loss detection; the defaults suit speech conferences."""
@@ -391,7 +395,7 @@ class MediaSwitch:
         if participant not in self._selected:
             sender.not_forwarded += 1
             self._dropped += 1
-            return Routing(events=tuple(events))
+            return Routing(events=tuple(events)) if events else _NOWHERE
 
         fanout = stream.fanout
         if fanout is None:
