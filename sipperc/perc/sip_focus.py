@@ -559,6 +559,11 @@ class SipFocus:
             try:
                 agent.notify(ref, render_conference_info(_versioned(partial, watcher.version)),
                              CONTENT_TYPE)
+                # A refreshing SUBSCRIBE gets the whole state at this version (RFC 6665
+                # §4.2.1.2): a subscriber that lost a partial document is repaired by it.
+                agent.set_subscription_state(
+                    ref, render_conference_info(_versioned(full, watcher.version)),
+                    CONTENT_TYPE)
             except RuntimeError as error:  # the subscription ended meanwhile
                 _log.debug("no NOTIFY: {error}", error=str(error))
                 self._watchers.pop(ref, None)

@@ -225,6 +225,11 @@ class TwistedUserAgent:
         """Send the new state of a subscription we serve."""
         self._run(self.ua.notify(subscription, self._now(), body, content_type))
 
+    def set_subscription_state(self, subscription: SubscriptionRef, body: bytes,
+                               content_type: str | None) -> None:
+        """Record what a refresh's NOTIFY reports (see :meth:`UserAgent.set_subscription_state`)."""
+        self.ua.set_subscription_state(subscription, body, content_type)
+
     def end_subscription(self, subscription: SubscriptionRef, *, reason: str = "noresource",
                          body: bytes | None = None, content_type: str | None = None) -> None:
         """End a subscription we serve with a final NOTIFY."""

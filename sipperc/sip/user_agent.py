@@ -1272,6 +1272,16 @@ class UserAgent:
         notifier.set_state(body, content_type)
         return self._send_notify(subscription, notifier, now)
 
+    def set_subscription_state(self, subscription: SubscriptionRef, body: bytes,
+                               content_type: str | None) -> None:
+        """Record the state a refresh's NOTIFY reports, without sending anything now.
+
+        RFC 6665 §4.2.1.2: the NOTIFY after a refreshing SUBSCRIBE carries the current state.
+        For packages whose NOTIFYs carry changes (RFC 4575 partial documents), the last one
+        sent is not the state: record the full document here after each change.
+        """
+        self._notifier(subscription).set_state(body, content_type)
+
     def end_subscription(self, subscription: SubscriptionRef, now: float, *,
                          reason: str = "noresource", body: bytes | None = None,
                          content_type: str | None = None) -> list[object]:

@@ -551,6 +551,25 @@ def test_subscribe_notify_refresh_and_unsubscribe():
     assert not alice.ua._subscribers and not bob.ua._notifiers
 
 
+def test_a_refresh_notify_carries_the_state_recorded_without_sending():
+    net, alice, bob = client_and_server(
+        server_args={"config": UserAgentConfig(user="bob", session=PLAIN,
+                                                event_packages=("conference",))})
+    alice.run("subscribe", bob.uri, "conference", expires=120)
+    requested = bob.last(SubscriptionRequested)
+    bob.run("accept_subscription", requested.subscription, body=b"<full version='1'/>",
+            content_type="application/conference-info+xml")
+    bob.run("notify", requested.subscription, b"<partial version='2'/>",
+            "application/conference-info+xml")
+    sent = len(net.trace("bob"))
+    bob.ua.set_subscription_state(requested.subscription, b"<full version='2'/>",
+                                  "application/conference-info+xml")
+    assert len(net.trace("bob")) == sent  # nothing sent now
+    net.advance(100.0)  # alice refreshes (RFC 6665 §4.1.2.1): the NOTIFY has the whole state
+    assert net.trace("alice").count("SUBSCRIBE") == 2
+    assert alice.last(NotifyReceived).notification.body == b"<full version='2'/>"
+
+
 def test_unknown_event_package_gets_489():
     net, alice, bob = client_and_server()
     alice.run("subscribe", bob.uri, "presence")
