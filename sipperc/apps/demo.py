@@ -71,6 +71,7 @@ from sipperc.apps.demo_verdict import (
 )
 from sipperc.apps.leak_search import conference_secrets
 from sipperc.apps.server_process import JsonLogFollower, ServerExitedError, ServerProcess, free_port
+from sipperc.cli import ExitCode
 from sipperc.dtls import Identity
 from sipperc.log import LineObserver
 from sipperc.media.audio_port import AudioSink
@@ -91,9 +92,10 @@ VOICES = CHECKOUT / "audio" / "voices"
 NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
 ROOM = "design-review"
 ROOM_NAME = "Design review"
-KD_READY = "listening for focus connections"
-MD_READY = "tunnel TLS established"
-FOCUS_READY = "SIP focus listening"
+KD_READY = ("listening for tunnel connections", "listening for focus connections")
+MD_READY = ("tunnel TLS established",)
+FOCUS_READY = ("SIP focus listening",)
+PORT_ATTEMPTS = 3
 MIN_PRESENCE = 3.0
 """Seconds each participant stays at least, so that its recordings can be checked."""
 RECORD_RATE = 16000
@@ -234,7 +236,19 @@ class ConferenceDemo:
                  f"{plan.leaver} leaves and {plan.newcomer} joins; {plan.seconds:g} s; "
                  f"output in {self.output}")
         self._prepare()
-        await self._start_servers()
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self._configure()
+            try:
+                await self._start_servers()
+                break
+            except ServerExitedError as error:
+                # Ports are picked free, but another program may bind one before our server
+                # does (sysexits 69: cannot listen): pick others.
+                if error.status != ExitCode.UNAVAILABLE or attempt == PORT_ATTEMPTS:
+                    raise
+                self.say("a port was taken before a server bound it; picking others")
+                self.stop_servers()
+                self.servers.clear()
         self.loops = [LoopingCall(self._poll_logs), LoopingCall(self._status)]
         self.loops[0].clock = self.loops[1].clock = self.reactor
         self.loops[0].start(0.05)
@@ -327,10 +341,6 @@ class ConferenceDemo:
                  f"conference's DTLS identity CN={ROOM_NAME!r} (scripts/demo-certs); "
                  f"conference policy lists {len(listed)} participant certificates"
                  + (f", not {', '.join(self.plan.refuse)}'s" if self.plan.refuse else ""))
-        tunnel, focus = free_port(), free_port()
-        media, sip = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
-        self.ports = {"tunnel": tunnel, "focus": focus, "media": media, "sip": sip}
-        self.conference_uri = f"sip:{ROOM}@127.0.0.1:{sip}"
         entries = "".join(f"      - name: {a.name}\n"
                           f"        fingerprint: \"{a.identity.fingerprint}\"\n" for a in listed)
         (self.output / "conferences.yaml").write_text(
@@ -343,6 +353,16 @@ class ConferenceDemo:
             "    admission: listed\n"
             "    participants:\n" + entries +
             "    rekey: {on_join: true, on_leave: true, interval: false}\n")
+        log = (self.output / "logs" / "demo.log").open("a")
+        globalLogPublisher.addObserver(FilteringLogObserver(
+            LineObserver(log, "text"), [LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)]))
+
+    def _configure(self) -> None:
+        """Pick free ports; write the servers' configurations for them."""
+        tunnel, focus = free_port(), free_port()
+        media, sip = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+        self.ports = {"tunnel": tunnel, "focus": focus, "media": media, "sip": sip}
+        self.conference_uri = f"sip:{ROOM}@127.0.0.1:{sip}"
         (self.output / "keyserver.yaml").write_text(
             "# Written by sipperc demo: configs/keyserver.yaml explains every setting.\n"
             "conferences: conferences.yaml\n"
@@ -390,26 +410,29 @@ class ConferenceDemo:
             f"  {ROOM}:\n"
             f"    name: {ROOM_NAME}\n"
             f"    media_distributor: {{host: 127.0.0.1, port: {media}}}\n")
-        log = (self.output / "logs" / "demo.log").open("a")
-        globalLogPublisher.addObserver(FilteringLogObserver(
-            LineObserver(log, "text"), [LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)]))
 
     async def _start_servers(self) -> None:
         """The Key Distributor first (the others connect to it), then the other two."""
         kd = self._server("keyserver")
-        await self._until(partial(kd.ready, KD_READY), 30, "the Key Distributor")
+        await self._until(partial(self._ready, kd, KD_READY), 30, "the Key Distributor")
         self.say(f"Key Distributor up: RFC 9185 tunnel on 127.0.0.1:{self.ports['tunnel']}, "
                  f"focus interface on 127.0.0.1:{self.ports['focus']} ({self._where(kd)})")
         md, focus = self._server("distributor"), self._server("focus")
-        await self._until(partial(md.ready, MD_READY), 30, "the Media Distributor")
+        await self._until(partial(self._ready, md, MD_READY), 30, "the Media Distributor")
         self.say(f"Media Distributor up: room {ROOM} on udp 127.0.0.1:{self.ports['media']}, "
                  f"tunnel to the Key Distributor (mutual TLS 1.3) up ({self._where(md)})")
-        await self._until(partial(focus.ready, FOCUS_READY), 30, "the SIP focus")
-        await self._until(partial(kd.ready, "focus connected"), 30,
+        await self._until(partial(self._ready, focus, FOCUS_READY), 30, "the SIP focus")
+        await self._until(partial(self._ready, kd, ("focus connected",)), 30,
                           "the focus's connection to the Key Distributor")
         self.say(f"SIP focus up: {self.conference_uri} (udp), connected to the Key "
                  f"Distributor's focus interface (mutual TLS 1.3): it announces endpoints, "
                  f"never learns a key ({self._where(focus)})")
+
+    def _ready(self, server: ServerProcess, markers: tuple[str, ...]) -> bool:
+        """Whether ``server``'s log says all of ``markers``; raises if any server ended."""
+        for each in self.servers:
+            each.check_running()
+        return all(server.ready(marker) for marker in markers)
 
     def _server(self, name: str) -> ServerProcess:
         """Start ``sipperc NAME --config NAME.yaml`` with its JSON log in logs/."""
@@ -635,8 +658,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the demo on the global reactor; 0 only if the verdict holds."""
     from twisted.internet import reactor  # noqa: PLC0415
-
-    from sipperc.cli import ExitCode  # noqa: PLC0415 - the CLI imports this module lazily
 
     try:
         plan = DemoPlan(args.participants, args.seconds, args.output, tuple(args.refuse))

@@ -26,7 +26,14 @@ PR_SET_PDEATHSIG = 1
 
 
 class ServerExitedError(RuntimeError):
-    """A server process ended while it was expected to run; the message ends with its log."""
+    """A server process ended while it was expected to run; the message ends with its log.
+
+    ``status`` is its exit status (None: it never started).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -94,7 +101,7 @@ class ServerProcess:
         if self.process is not None and self.process.poll() is not None:
             tail = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
             raise ServerExitedError(f"{self.name} exited with status {self.process.returncode}:\n"
-                               f"{tail}")
+                                    f"{tail}", self.process.returncode)
 
     def ready(self, marker: str) -> bool:
         """True once the log of the current run says ``marker``; raises if the process ended."""
