@@ -118,8 +118,9 @@ def test_ctrl_c_in_scripts_demo_stops_every_process(tmp_path):
             lines.append(line)
             if "status:" in line:
                 break
+        # Three servers up (more pids if a port was taken and a server started again).
         pids = server_pids("".join(lines))
-        assert len(pids) == 3, "".join(lines)
+        assert len(pids) >= 3, "".join(lines)
         demo.send_signal(signal.SIGINT)
         assert demo.wait(30) == 130
     finally:
