@@ -536,10 +536,12 @@ def main() -> None:
     modes = [m for m in args.modes.split(",") if not (m == "relay" and args.no_reference)]
     if not modes or not set(modes) <= set(MODES):
         parser.error(f"--modes takes some of {', '.join(MODES)}")
+    priority = ("SCHED_FIFO" if args.realtime else f"nice {args.nice} (session too)"
+                if args.nice else "normal priority")
     print(f"Media Distributor on CPU 0 (its sender process on CPU 1, shared with this load "
           f"generator), last-N={SPEAKERS}, {RATE} pps per participant, {PAYLOAD}-byte payloads,"
           f" {args.seconds:g} s measured after {args.warmup:g} s, "
-          f"{'SCHED_FIFO' if args.realtime else f'nice {args.nice} (session too)'}; "
+          f"{priority}; "
           f"load average "
           f"before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'':22}{'N':>5} {'in pkt/s':>9} {'fwd pkt/s':>10} {'loss':>8} {'p50 ms':>7} "
@@ -569,10 +571,11 @@ def main() -> None:
             print(f"{MODES[mode][1]}: {best:.2f} us of CPU per forwarded packet (input share "
                   f"included): at most {1e6 / best:,.0f} forwarded pkt/s per whole core")
     print(f"targets: >= {TARGETS['forwarded']:,} forwarded pkt/s, p99 < {TARGETS['p99_ms']} ms")
-    print("(p99 is the best round's, 'p99 typ' the median round's; us/fwd is the server's CPU "
-          "time, its sender process's included, over the copies it delivered; 'gen late' is how"
-          " far this load generator fell behind its schedule: a late generator understates "
-          "latency and load, and on a busy machine the server shares its CPU)")
+    print("(p99 is the best round's, 'p99 typ' the median round's (of two, the worse); "
+          "us/fwd is the server's CPU time, its sender process's included, over the copies "
+          "it delivered; 'gen late' is how far this load generator fell behind its schedule: "
+          "a late generator understates latency and load, and on a busy machine the server "
+          "shares its CPU)")
 
 
 if __name__ == "__main__":
