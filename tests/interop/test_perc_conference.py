@@ -32,7 +32,7 @@ from sipperc.apps.leak_search import conference_secrets, search_memory, search_t
 from sipperc.apps.server_process import ServerProcess, free_port
 from sipperc.dtls import Identity
 from sipperc.perc.focus_interface import ParticipantState
-from sipperc.perc.participant import EKTKeyInstalled
+from sipperc.perc.participant import AssociationLost, EKTKeyInstalled
 from tests.interop.perc_processes import ROOT
 from tests.perc.conference import Conference, Servers, until, wait
 
@@ -78,6 +78,12 @@ class PercConferenceProcessTests(TestCase):
         self.addCleanup(self.conference.focus.stopService)
         self.addCleanup(self.conference.stop)
         yield until(lambda: self.conference.focus.connected, 10)
+
+    @staticmethod
+    def hop_losses(member):
+        """The times ``member`` gave up on its hop to the Media Distributor."""
+        return [e for e in member.events if isinstance(e, AssociationLost)
+                and "from the Media Distributor" in e.reason]
 
     def spis(self):
         return {m.name: m.participant.spi for m in self.conference.members.values()}
@@ -144,6 +150,7 @@ class PercConferenceProcessTests(TestCase):
         assert {key[1] for key, _ in conference.reannounced} == set(conference.members)
 
         # 5. The Media Distributor crashes and comes back on its port.
+        lost_before = {m.name: len(self.hop_losses(m)) for m in conference.members.values()}
         self.md.kill()
         killed = time.monotonic()
         self.md.start()
@@ -155,9 +162,13 @@ class PercConferenceProcessTests(TestCase):
         md_recovery = time.monotonic() - up
         assert md_recovery < 5.0, f"media back {md_recovery:.1f} s after the MD was up"
         assert self.md.log.read_text().count("recovered after a restart") == 5
-        associations = {m.name: m.participant.statistics().associations
-                        for m in conference.members.values()}
-        assert set(associations.values()) == {2}  # one handshake each for the KD restart
+        # The MD recovers the streams itself (trial ROCs), so no handshake is needed: one each
+        # for the KD restart. On a loaded machine the restart may outlast a participant's hop
+        # timeout; that participant then rekeys its hop once, and says why.
+        for member in conference.members.values():
+            renewals = len(self.hop_losses(member)) - lost_before[member.name]
+            assert renewals <= 1, f"{member.name} renewed {renewals} times for one MD restart"
+            assert member.participant.statistics().associations == 2 + renewals
 
         # 6. The Media Distributor never held an end-to-end key, nor the EKT key.
         secrets_of_the_run = conference_secrets(
