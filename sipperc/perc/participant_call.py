@@ -248,6 +248,7 @@ class ParticipantCall:
         self.agent: TwistedUserAgent | None = None
         self.call: CallRef | None = None
         self.participant: Participant | None = None
+        """This call's participant; after a call, the last one (statistics, key audit)."""
         self.endpoint: ParticipantEndpoint | None = None
         self.ended: CallEnded | None = None
         self.roster = ConferenceRoster()
@@ -361,8 +362,11 @@ class ParticipantCall:
         self._stop_media(reason)
 
     def stop(self) -> Deferred[Any]:
-        """Leave any call, end the roster subscription and close our ports."""
+        """Leave any call, end the roster subscription, close the audio and our ports."""
         self.leave("stopped")
+        self.source.close()
+        if self.sink is not None:
+            self.sink.close()
         if self.agent is not None and self.roster_subscription is not None:
             self.agent.unsubscribe(self.roster_subscription)
         port, self._media_port = self._media_port, None
@@ -432,7 +436,10 @@ class ParticipantCall:
         self.agent.answer(event.call)
 
     def _negotiated(self, negotiated: NegotiatedSession) -> None:
-        current = self.participant.session if self.participant is not None else None
+        # The participant of an earlier call stays readable (statistics, key audit), but a
+        # new call starts media of its own.
+        running = self.participant if self.endpoint is not None else None
+        current = running.session if running is not None else None
         try:
             step = media_step(current, negotiated)
         except SessionParametersError as error:
@@ -467,8 +474,17 @@ class ParticipantCall:
             return
         self.endpoint = None
         self._media.endpoint = None
-        endpoint.leave(reason)
+        endpoint.leave(reason, close_audio=False)  # the source and sink serve the next call
         endpoint.doStop()  # type: ignore[no-untyped-call]
+        # The next call gets a port of its own: a new 5-tuple for a new DTLS association, so
+        # the Media Distributor cannot take it for the one that just ended.
+        used, self._media_port = self._media_port, None
+        self._media = _MediaPort()
+        if used is not None:
+            used.stopListening()
+            if self.agent is not None:
+                self._media_port = self.reactor.listenUDP(0, self._media,
+                                                          interface=self.media_host)
 
 
 __all__ = [

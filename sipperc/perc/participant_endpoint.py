@@ -105,13 +105,18 @@ class ParticipantEndpoint(DatagramProtocol):
         self.participant.renew_association(self.clock.seconds(), session)
         self._service()
 
-    def leave(self, reason: str | None = None) -> None:
-        """Say BYE, close the association, stop; the caller then stops listening."""
+    def leave(self, reason: str | None = None, *, close_audio: bool = True) -> None:
+        """Say BYE, close the association, stop; the caller then stops listening.
+
+        The per-source sinks are this call's and are closed; the audio source and the mix
+        sink too unless ``close_audio`` is False (they serve the next call of a softphone).
+        """
         self.participant.close(self.clock.seconds(), reason)
         self._service()
         self._stop_clocks()
-        self.source.close()
-        for sink in [self.sink, *self.source_sinks.values()]:
+        if close_audio:
+            self.source.close()
+        for sink in [self.sink if close_audio else None, *self.source_sinks.values()]:
             if sink is not None:
                 sink.close()
 

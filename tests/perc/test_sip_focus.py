@@ -169,3 +169,17 @@ class SipFocusTests(TestCase):
         alice = self.participant("alice", ALICE, authenticator=account)
         yield alice.join(self.uri(focus))
         yield until(lambda: alice.participant is not None and alice.participant.keyed, 10)
+
+
+    @inlineCallbacks
+    def test_a_participant_leaves_and_joins_again_with_the_same_audio(self):
+        alice = self.participant("alice", ALICE)
+        yield alice.join(self.uri())
+        yield until(lambda: alice.participant is not None and alice.participant.keyed, 10)
+        first = alice.participant
+        alice.leave()
+        yield until(lambda: alice.call is None, 10)
+        yield alice.join(self.uri())
+        yield until(lambda: alice.participant is not first and alice.participant.keyed, 10)
+        assert first.closed
+        yield until(lambda: alice.participant.statistics().media.send.packets_sent > 10, 10)
