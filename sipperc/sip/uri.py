@@ -12,6 +12,7 @@ compare by scheme (case-insensitively) and the rest of their text.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -370,8 +371,19 @@ Uri = SipUri | TelUri | AbsoluteUri
 def parse_uri(text: str) -> Uri:
     """Parse a URI as it appears in a Request-URI or inside ``<...>`` (RFC 3261 §25.1).
 
-    Raises :class:`SipParseError` (400) when the text is not a URI.
+    Raises :class:`SipParseError` (400) when the text is not a URI. URIs are immutable
+    values, and the same few (our own, the peers') come back in every message of a call and
+    in every call: the last :data:`URI_CACHE_SIZE` distinct texts are remembered.
     """
+    return _parse_uri_cached(text)
+
+
+URI_CACHE_SIZE = 4096
+"""Distinct URI texts whose parse is kept (least recently used dropped first)."""
+
+
+@functools.lru_cache(maxsize=URI_CACHE_SIZE)
+def _parse_uri_cached(text: str) -> Uri:
     scheme = text[:5].lower()
     if scheme.startswith(("sip:", "sips:")):
         m = grammar.SIP_URI.fullmatch(text)
