@@ -210,12 +210,12 @@ def main() -> None:
                     ref = run_uac(uas.port, rate, args.seconds)
                     reference.append(ref)
                     print(describe("SIPp uas", ref), flush=True)
-                if run.held:
+                if run.held and not refined:
                     rate = next(rates, None)
                     continue
                 good = [r.rate for r in ours if r.held]
                 if refined or not good or rate - max(good) <= args.step // 4:
-                    break
+                    break  # the midpoint was tried (held or not): the ramp is over
                 rate, refined = (max(good) + rate) // 2, True
         finally:
             code = responder.stop()
