@@ -11,7 +11,8 @@ The focus (the conference's call processing, RFC 8871 §3; RFC 4353 §3) keeps, 
 - the **members**, each in a :class:`MemberState` that changes only through the table
   :data:`TRANSITIONS` (joining while the Key Distributor is asked, dialling out, connected,
   gone), with what the roster shows: identity, display name, how they joined, muted;
-- the **moderators** (identities), who may lock, unlock and remove people.
+- the **moderators** (identities), who may lock, unlock and remove people and, in a room
+  that has any, are the only ones who may add people (:meth:`ConferenceRoom.referral`).
 
 It never sees a SIP message or a socket: the focus's edge (:mod:`sipperc.perc.sip_focus`)
 feeds it decisions and reads :meth:`ConferenceRoom.roster` for the RFC 4575 documents.
@@ -199,6 +200,23 @@ class ConferenceRoom:
             failures.locked_until = now + settings.pin_lockout
             return Refusal(403, "Too Many Wrong PINs")
         return Refusal(403, "Wrong PIN")
+
+    def referral(self, requester: str) -> Refusal | None:
+        """None if ``requester`` may have someone dialled in (RFC 4579 §5.5), else why not.
+
+        One rule for a REFER inside the requester's call and one sent to the conference URI
+        outside any dialog: a room with moderators takes additions from its moderators only;
+        a room without lets anyone add, except that a PIN-protected room takes them only from
+        someone present (who gave the PIN), as the PIN is what keeps strangers from bringing
+        people in. The lock and size limit are checked with the target (:meth:`admission`).
+        """
+        if self.settings.moderators:
+            if self.is_moderator(requester):
+                return None
+            return Refusal(403, "Only A Moderator May Add Participants")
+        if self.settings.pin is not None and not self.find(requester):
+            return Refusal(403, "Only A Participant May Add Participants")
+        return None
 
     def is_moderator(self, identity: str) -> bool:
         """True if ``identity`` (a SIP URI) is one of this room's moderators."""

@@ -324,11 +324,20 @@ class ParticipantCall:
         target: CallRef | str = self.call if self.call is not None else conference_uri
         self.agent.send_message(target, command.encode(), "text/plain;charset=utf-8")
 
-    def add_participant(self, uri: str) -> SubscriptionRef:
-        """Ask the focus to dial ``uri`` into our conference: REFER in our call (RFC 4579)."""
-        if self.agent is None or self.call is None:
-            raise RuntimeError("not in a conference")
-        return self.agent.refer(self.call, uri)
+    def add_participant(self, uri: str, conference_uri: str | None = None) -> SubscriptionRef:
+        """Ask the focus to dial ``uri`` into a conference (RFC 4579 §5.5).
+
+        In a call (and no other ``conference_uri`` named): a REFER inside it. Otherwise a
+        REFER to ``conference_uri`` outside any dialog, so a moderator can add people without
+        being in the conference. Progress comes as ``ReferProgress`` events (``on_event``).
+        """
+        if conference_uri is None:
+            if self.agent is None or self.call is None:
+                raise RuntimeError("not in a conference: name the conference URI")
+            return self.agent.refer(self.call, uri)
+        self.start()
+        assert self.agent is not None
+        return self.agent.refer_outside(conference_uri, uri)
 
     @property
     def muted(self) -> bool:

@@ -31,8 +31,11 @@ Distributor knows. (A re-INVITE *with* an offer carrying the new tls-id would ma
 answer with a new tls-id of its own, RFC 8842 §5.3, which the Key Distributor has not been
 told: it would refuse the handshake.)
 
-Dial-out (RFC 4579 §5.4, §5.5): a REFER inside a participant's call with ``Refer-To`` a new
-participant's URI makes the focus INVITE that URI with the conference's PERC offer. The Key
+Dial-out (RFC 4579 §5.4, §5.5): a REFER inside a participant's call, or one sent to the
+conference URI outside any dialog, with ``Refer-To`` a new participant's URI makes the focus
+INVITE that URI with the conference's PERC offer. Who may ask is one rule for both
+(:meth:`~sipperc.perc.conference_room.ConferenceRoom.referral`: the moderators, in a room
+that has any); a refused REFER outside a dialog gets 403, one for an unknown room 404. The Key
 Distributor's tls-id for an endpoint exists only once the endpoint's tls-id is known, so the
 first offer has the stream ``inactive``; once the answer is in, the endpoint is announced and,
 when accepted, sent the offerless re-INVITE above, which starts the media. The REFER's
@@ -106,6 +109,7 @@ from sipperc.sip.user_agent_events import (
     IncomingCall,
     MessageReceived,
     ReferReceived,
+    ReferRequested,
     SubscriptionEnded,
     SubscriptionRef,
     SubscriptionRequested,
@@ -234,7 +238,7 @@ class SipFocus:
         """Listen for SIP and connect to the Key Distributor."""
         self.key_distributor.startService()
         config = UserAgentConfig(user="focus", display_name=None, domain=self.settings.domain,
-                                 event_packages=(EVENT_PACKAGE,))
+                                 event_packages=(EVENT_PACKAGE,), refer_outside_dialog=True)
         self.agent = TwistedUserAgent.listen(list(self.settings.listen), self._offer_answer,
                                              config, on_event=self._event,
                                              tls=self.settings.tls,
@@ -308,6 +312,8 @@ class SipFocus:
                 self._message(event)
             elif isinstance(event, ReferReceived):
                 self._refer(event)
+            elif isinstance(event, ReferRequested):
+                self._refer_to_room(event)
         except Exception:
             _log.failure("the focus failed handling {event}", event=type(event).__name__)
 
@@ -321,8 +327,7 @@ class SipFocus:
         if event.offer is None:
             self._refuse(event.call, 488, "A PERC Offer Is Needed In The INVITE")
             return
-        identity = (str(event.request.from_.uri) if self.authentication is not None
-                    else _asserted_identity(event.request))
+        identity = self._identity(event.request)
         pin = event.request.uri.parameters.get("pin") if isinstance(event.request.uri,
                                                                     SipUri) else None
         refusal = room.admission(identity, pin, self.reactor.seconds())
@@ -342,6 +347,15 @@ class SipFocus:
         call.timeout = self.reactor.callLater(self.settings.announce_timeout,
                                               self._announce_timed_out, call)
         self._announce(call, negotiated)
+
+    def _identity(self, request: Request) -> str:
+        """Who sent ``request``, as identities are taken (module docstring, step 2).
+
+        The authenticated ``From`` with digest authentication (:class:`CallerAuthentication`),
+        else what the network asserts.
+        """
+        return (str(request.from_.uri) if self.authentication is not None
+                else _asserted_identity(request))
 
     def _participant_id(self, identity: str) -> str:
         user = identity.partition(":")[2].partition("@")[0] or "anonymous"
@@ -614,19 +628,55 @@ class SipFocus:
     # -- dial-out (REFER) ------------------------------------------------------------------------
 
     def _refer(self, event: ReferReceived) -> None:
+        """A REFER inside a participant's call: the participant asks (RFC 4579 §5.5)."""
         agent = self.agent
         assert agent is not None
         call = self._calls.get(event.call)
         if call is None:
             agent.reject_refer(event.subscription, 481)
             return
-        target = event.target.uri
-        room = call.room
-        refusal = room.admission(str(target), None, self.reactor.seconds(), dial_out=True)
+        refusal = call.room.referral(call.member.identity)
         if refusal is not None:
+            _log.info("REFER refused: {reason}", reason=refusal.reason,
+                      conference=call.room.settings.room, requester=call.member.identity)
             agent.reject_refer(event.subscription, refusal.status)
             return
-        self.dial_out(room.settings.room, str(target), refer=event.subscription)
+        self._refer_into(call.room, str(event.target.uri), event.subscription)
+
+    def _refer_to_room(self, event: ReferRequested) -> None:
+        """A REFER to the conference URI outside any dialog (RFC 4579 §5.5, RFC 3515 §2.4.2).
+
+        The requester is identified as a caller is (the authenticated ``From`` with digest
+        authentication, else ``P-Asserted-Identity`` or ``From``) and must pass the same
+        :meth:`ConferenceRoom.referral` rule as a REFER inside a call: 202 then the dial-out
+        with NOTIFY progress, else 403; an unknown room is 404.
+        """
+        agent = self.agent
+        assert agent is not None
+        room = self._room_of(event.request.uri)
+        if room is None:
+            agent.refuse_refer(event.subscription, 404, "No Such Conference")
+            return
+        requester = self._identity(event.request)
+        refusal = room.referral(requester)
+        if refusal is not None:
+            _log.info("REFER refused: {reason}", reason=refusal.reason,
+                      conference=room.settings.room, requester=requester)
+            agent.refuse_refer(event.subscription, refusal.status, refusal.reason)
+            return
+        agent.accept_refer(event.subscription)
+        self._refer_into(room, str(event.target.uri), event.subscription)
+
+    def _refer_into(self, room: ConferenceRoom, target: str,
+                    subscription: SubscriptionRef) -> None:
+        """Dial ``target`` out for an accepted REFER, or NOTIFY why not (lock, size)."""
+        agent = self.agent
+        assert agent is not None
+        refusal = room.admission(target, None, self.reactor.seconds(), dial_out=True)
+        if refusal is not None:
+            agent.reject_refer(subscription, refusal.status)
+            return
+        self.dial_out(room.settings.room, target, refer=subscription)
 
     def dial_out(self, room_name: str, target: str, *,
                  refer: SubscriptionRef | None = None) -> CallRef:

@@ -192,6 +192,22 @@ class TwistedUserAgent:
         self._run(outputs)
         return ref
 
+    def refer_outside(self, target: Uri | Address | str,
+                      refer_to_target: Uri | Address | str) -> SubscriptionRef:
+        """Ask ``target`` to call ``refer_to_target`` with a REFER outside any dialog."""
+        ref, outputs = self.ua.refer_outside(target, self._now(), refer_to_target)
+        self._run(outputs)
+        return ref
+
+    def accept_refer(self, subscription: SubscriptionRef) -> None:
+        """Accept a REFER outside a dialog (``ReferRequested``): 202 and the first NOTIFY."""
+        self._run(self.ua.accept_refer(subscription, self._now()))
+
+    def refuse_refer(self, subscription: SubscriptionRef, status: int = 403,
+                     reason: str | None = None) -> None:
+        """Refuse a REFER outside a dialog (``ReferRequested``) with a final response."""
+        self._run(self.ua.refuse_refer(subscription, self._now(), status, reason))
+
     def reject_refer(self, subscription: SubscriptionRef, status: int = 603) -> None:
         """Decline a REFER we accepted (the final NOTIFY says ``status``)."""
         self._run(self.ua.reject_refer(subscription, self._now(), status))

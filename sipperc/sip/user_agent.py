@@ -98,6 +98,7 @@ from sipperc.sip.user_agent_events import (
     OptionsReceived,
     ReferProgress,
     ReferReceived,
+    ReferRequested,
     RequestCompleted,
     SubscriptionEnded,
     SubscriptionRef,
@@ -165,7 +166,10 @@ class UserAgentConfig:
     ``outbound_proxy``: a URI every request outside a dialog is routed through (a pre-loaded
     Route, RFC 3261 §8.1.2), e.g. a Kamailio. ``event_packages``: SUBSCRIBE packages the
     application serves (others get 489, RFC 6665 §4.2.1.1). ``refer_expires``: how long a
-    REFER's implicit subscription lasts (RFC 3515 §2.4.4).
+    REFER's implicit subscription lasts (RFC 3515 §2.4.4). ``refer_outside_dialog``: report
+    a REFER outside any dialog as :class:`ReferRequested` for the application to accept or
+    refuse (a conference focus adding participants, RFC 4579 §5.5); without it such a REFER
+    gets 403, as a phone must not be made to call anyone by anyone.
     """
 
     user: str = "sipperc"
@@ -175,6 +179,7 @@ class UserAgentConfig:
     outbound_proxy: SipUri | None = None
     event_packages: tuple[str, ...] = ()
     refer_expires: int = 60
+    refer_outside_dialog: bool = False
     max_forwards: int = 70
     max_subscription_expires: int = 3600
 
@@ -668,6 +673,8 @@ class UserAgent:
         if method == "SUBSCRIBE":
             return self._incoming_subscribe(request, transaction, effect.source, now)
         if method == "REFER":
+            if self.config.refer_outside_dialog:
+                return self._incoming_refer(request, transaction, effect.source, now)
             return self._respond(transaction, request.response(
                 403, "REFER Outside A Dialog Not Accepted"), now)
         return self._respond(transaction, request.response(481), now)
@@ -987,29 +994,110 @@ class UserAgent:
         pending = _Pending(request, session=session, subscriber=ref, report=True)
         return ref, self._send(pending, now)
 
+    def refer_outside(self, target: Uri | Address | str, now: float,
+                      refer_to_target: Uri | Address | str
+                      ) -> tuple[SubscriptionRef, list[object]]:
+        """Ask ``target`` (e.g. a conference URI) to call ``refer_to_target``, outside any dialog.
+
+        RFC 3515 §2.4.2 allows a REFER outside a dialog; RFC 4579 §5.5 uses it to ask a focus
+        to dial a participant out. The REFER creates a dialog of its own, in which the
+        progress comes as :class:`ReferProgress` events (NOTIFY ``message/sipfrag``).
+        """
+        address = refer_to_target if isinstance(refer_to_target, Address) else Address(
+            parse_uri(refer_to_target) if isinstance(refer_to_target, str) else refer_to_target)
+        subscriber = Subscriber(SubscriptionKey(REFER_EVENT), expires=self.config.refer_expires,
+                                t1=self.transactions.config.t1, refreshes=False)
+        request, pending = self._new_request("REFER", target,
+                                             headers=[("Refer-To", refer_to(address, None))])
+        # No id: a NOTIFY carries the CSeq of the REFER it answers (RFC 3515 §2.4.6), and a
+        # digest challenge makes us send the REFER again with another CSeq.
+        ref = SubscriptionRef(_key(request.call_id, request.from_.tag or ""), REFER_EVENT)
+        self._subscribe_requests[ref] = request
+        self._add_subscriber(ref, subscriber)
+        pending.subscriber = ref
+        pending.report = True
+        return ref, self._start(pending, now)
+
     def _refer_received(self, call: CallRef, dialog: Dialog, request: Request,
                         transaction: TransactionId, now: float) -> list[object]:
         try:
             target = ReferTarget.from_request(request)
         except ReferError as exc:
             return self._respond(transaction, request.response(exc.status_code, exc.reason), now)
-        no_subscription = (request.get("Refer-Sub") or "").lower() == "false"
         ref = SubscriptionRef(call, REFER_EVENT, str(request.cseq.seq))
+        out = self._accept_refer(ref, dialog, request, transaction, now)
+        out.append(ReferReceived(call, ref, target, request.first(h.REFERRED_BY)))
+        return out
+
+    def _accept_refer(self, ref: SubscriptionRef, dialog: Dialog, request: Request,
+                      transaction: TransactionId, now: float) -> list[object]:
+        """Answer 202 and start the REFER's implicit subscription (RFC 3515 §2.4.4, §2.4.5).
+
+        Its first NOTIFY says ``100 Trying``; with ``Refer-Sub: false`` (RFC 4488) there is
+        no subscription and no NOTIFY.
+        """
+        no_subscription = (request.get("Refer-Sub") or "").lower() == "false"
         headers = [("Refer-Sub", "false")] if no_subscription else []
-        out = self._respond(transaction, request.response(202, headers=headers), now)
-        referred_by = request.first(h.REFERRED_BY)
-        if not no_subscription:
+        if request.to.tag is None:  # the REFER created this dialog
+            response = request.response(202, to_tag=ref.dialog.local_tag,
+                                        contact=dialog.local_contact, headers=headers)
+        else:
+            response = request.response(202, headers=headers)
+        out = self._respond(transaction, response, now)
+        notifier = self._notifiers.get(ref)
+        if no_subscription:
+            if notifier is not None:
+                self._drop_notifier(ref)
+            return out
+        if notifier is None:
             notifier = Notifier(SubscriptionKey(REFER_EVENT, ref.id), dialog,
                                 max_expires=self.config.refer_expires)
-            notifier.expires_at = now + self.config.refer_expires
-            notifier.accept()
-            notifier.set_state(bytes(SipFragStatus(100)), SIPFRAG)
             self._add_notifier(ref, notifier)
-            if referred_by is not None:
-                self._referred_by[ref] = referred_by
-            out.extend(self._send_notify(ref, notifier, now))
-        out.append(ReferReceived(call, ref, target, referred_by))
+        notifier.expires_at = now + self.config.refer_expires
+        notifier.accept()
+        notifier.set_state(bytes(SipFragStatus(100)), SIPFRAG)
+        referred_by = request.first(h.REFERRED_BY)
+        if referred_by is not None:
+            self._referred_by[ref] = referred_by
+        out.extend(self._send_notify(ref, notifier, now))
         return out
+
+    def _incoming_refer(self, request: Request, transaction: TransactionId,
+                        source: TransportAddress, now: float) -> list[object]:
+        """A REFER outside a dialog, for the application to judge (:class:`ReferRequested`)."""
+        try:
+            target = ReferTarget.from_request(request)
+        except ReferError as exc:
+            return self._respond(transaction, request.response(exc.status_code, exc.reason), now)
+        call = _key(request.call_id, new_tag())
+        dialog = Dialog.for_uas(request, local_tag=call.local_tag,
+                                local_contact=self._contact(source.transport), early=False)
+        ref = SubscriptionRef(call, REFER_EVENT, str(request.cseq.seq))
+        self._add_notifier(ref, Notifier(SubscriptionKey(REFER_EVENT, ref.id), dialog,
+                                         max_expires=self.config.refer_expires))
+        self._subscription_dialogs[call] = dialog
+        self._subscribe_pending[ref] = (transaction, request)
+        return [ReferRequested(ref, request, target, request.first(h.REFERRED_BY))]
+
+    def accept_refer(self, subscription: SubscriptionRef, now: float) -> list[object]:
+        """Accept a :class:`ReferRequested`: 202 and the first NOTIFY (``100 Trying``)."""
+        waiting = self._subscribe_pending.pop(subscription, None)
+        if waiting is None or subscription.package != REFER_EVENT:
+            raise UserAgentError(f"REFER {subscription} is not waiting for an answer")
+        transaction, request = waiting
+        return self._accept_refer(subscription, self._notifier(subscription).dialog, request,
+                                  transaction, now)
+
+    def refuse_refer(self, subscription: SubscriptionRef, now: float, status: int = 403,
+                     reason: str | None = None) -> list[object]:
+        """Refuse a :class:`ReferRequested` with a final 4xx-6xx (no dialog is created)."""
+        waiting = self._subscribe_pending.pop(subscription, None)
+        if waiting is None or subscription.package != REFER_EVENT:
+            raise UserAgentError(f"REFER {subscription} is not waiting for an answer")
+        transaction, request = waiting
+        self._drop_notifier(subscription)
+        return self._respond(transaction, request.response(
+            status, reason, to_tag=subscription.dialog.local_tag), now)
 
     def reject_refer(self, subscription: SubscriptionRef, now: float,
                      status: int = 603) -> list[object]:

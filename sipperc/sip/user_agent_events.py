@@ -35,6 +35,7 @@ __all__ = [
     "OptionsReceived",
     "ReferProgress",
     "ReferReceived",
+    "ReferRequested",
     "RequestCompleted",
     "SubscriptionEnded",
     "SubscriptionRef",
@@ -222,6 +223,22 @@ class ReferReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferRequested:
+    """A REFER outside any dialog (RFC 3515 §2.4.2, RFC 4579 §5.5): not answered yet.
+
+    Reported only when :attr:`UserAgentConfig.refer_outside_dialog` is set (otherwise such a
+    REFER gets 403). ``request`` says who asks (``From``) and of whom (the Request-URI).
+    Answer with ``accept_refer(subscription)`` (202 and the first NOTIFY, then place the call
+    with ``invite(target.uri, refer=subscription)``) or ``refuse_refer(subscription, status)``.
+    """
+
+    subscription: SubscriptionRef
+    request: Request
+    target: ReferTarget
+    referred_by: Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReferProgress:
     """A NOTIFY about our REFER: how the transfer target's INVITE fares (RFC 3515 §2.4.5)."""
 
@@ -286,6 +303,7 @@ UserAgentEvent = (
     | InfoReceived
     | MessageReceived
     | ReferReceived
+    | ReferRequested
     | ReferProgress
     | SubscriptionRequested
     | NotifyReceived

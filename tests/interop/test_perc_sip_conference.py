@@ -19,7 +19,7 @@ from sipperc.perc.participant_call import PCMU, JoinRefusedError
 from sipperc.sdp import MediaCapabilities, MediaSecurityPolicy, OfferAnswer, TransportAddress
 from sipperc.sip.twisted_user_agent import TwistedUserAgent
 from sipperc.sip.user_agent import UserAgentConfig
-from sipperc.sip.user_agent_events import CallEnded, ReferProgress
+from sipperc.sip.user_agent_events import CallEnded, ReferProgress, RequestCompleted
 from tests.interop.sip_conference import SipConference
 from tests.perc.conference import until, wait
 
@@ -181,6 +181,31 @@ class PercSipModerationTests(TestCase):
         carol.call.leave()
         yield until(lambda: "sip:carol@127.0.0.1" not in watcher.call.roster.entities, 10)
         assert watcher.call.roster.state.user_count == 2
+
+        # A REFER to the conference URI outside any dialog (RFC 4579 §5.5): from Dave, who
+        # is no moderator, 403 and nobody is called; from the moderator, the focus dials
+        # Erin out (no PIN for a dial-out), she is keyed and everyone hears everyone.
+        dave = conference.members["dave"]
+        erin = conference.member("erin")
+        dave.call.add_participant(erin.call.uri, conference.uri)
+        yield until(lambda: refer_status(dave) is not None, 10)
+        assert refer_status(dave) == 403
+        assert self.focus_said("Only A Moderator May Add Participants")
+        refer = alice.call.add_participant(erin.call.uri, conference.uri)
+        yield until(lambda: erin.participant is not None and erin.participant.keyed, 10)
+        yield until(lambda: [e.status.status_code for e in alice.events if isinstance(
+            e, ReferProgress) and e.subscription == refer][-1:] == [200], 10)
+        assert erin.call.call is not None and dave.call.call is not None
+        yield until(lambda: watcher.call.roster.state.user_count == 3, 10)
+        conference.clear()
+        yield until(conference.everyone_hears_everyone, 15)
+
+
+def refer_status(member):
+    """The final status of the member's last REFER, once it came."""
+    done = [e.status_code for e in member.events
+            if isinstance(e, RequestCompleted) and e.request.method == "REFER"]
+    return done[-1] if done else None
 
 
 @pytest.mark.interop

@@ -134,3 +134,20 @@ def test_one_user_on_two_devices_is_one_user_with_two_endpoints():
     first.muted = True
     muted = r.user_change(first)
     assert muted.muted and muted.endpoints[0].media_status == "recvonly"
+
+
+def test_who_may_add_participants():
+    open_room = room()
+    assert open_room.referral("sip:anyone@example.com") is None
+    moderated = room(moderators=("sip:mod@example.com",), pin="0815")
+    assert moderated.referral("sip:mod@EXAMPLE.com") is None
+    moderated.add("bob.1", "sip:bob@example.com", None, 0.0)
+    assert moderated.referral("sip:bob@example.com") == \
+        Refusal(403, "Only A Moderator May Add Participants")
+    pinned = room(pin="0815")
+    assert pinned.referral("sip:eve@example.com") == \
+        Refusal(403, "Only A Participant May Add Participants")
+    pinned.add("eve.1", "sip:eve@example.com", None, 0.0)
+    assert pinned.referral("sip:eve@example.com;transport=tcp") is None
+    pinned.step("eve.1", MemberInput.ENDED)
+    assert pinned.referral("sip:eve@example.com") is not None  # gone: a stranger again

@@ -2,7 +2,8 @@
 
 The process-level proof is tests/interop/test_perc_sip_conference.py; here the refusals that
 need no media: unknown rooms, INVITEs without an offer, a Key Distributor that refuses or
-does not answer, and the local moderator command.
+does not answer, and the local moderator command; and who may add participants with a
+REFER to the conference URI outside any dialog (RFC 4579 §5.5) or inside a call.
 """
 
 from __future__ import annotations
@@ -26,13 +27,21 @@ from sipperc.sdp import MediaCapabilities, MediaSecurityPolicy, OfferAnswer, Tra
 from sipperc.sip.digest import DigestAccount, DigestClient, DigestServer
 from sipperc.sip.twisted_user_agent import TwistedUserAgent
 from sipperc.sip.user_agent import UserAgentConfig
-from sipperc.sip.user_agent_events import CallEnded
+from sipperc.sip.user_agent_events import (
+    CallEnded,
+    IncomingCall,
+    ReferProgress,
+    RequestCompleted,
+    SubscriptionEnded,
+)
 from tests.perc.conference import ROOM, InProcessConference, until
 
 ALICE = Identity.generate("alice")
 
 
-class SipFocusTests(TestCase):
+class FocusCase(TestCase):
+    """A Key and a Media Distributor in this process, a focus on them, and participants."""
+
     timeout = 60
 
     @inlineCallbacks
@@ -48,11 +57,12 @@ class SipFocusTests(TestCase):
         self.focus = self.start_focus(kd_port)
         yield until(lambda: self.focus.key_distributor.connected, 10)
 
-    def start_focus(self, kd_port, *, announce_timeout=5.0, authentication=None):
+    def start_focus(self, kd_port, *, announce_timeout=5.0, authentication=None, **room_changes):
         client = FocusInterfaceClient.to_host(
             "127.0.0.1", kd_port, self.servers.servers.focus_tls(), reactor=reactor,
             backoff=ReconnectBackoff(0.1, 2.0, 0.5))
-        room = RoomSettings(ROOM, "Design review", self.servers.media_distributor)
+        room = RoomSettings(ROOM, "Design review", self.servers.media_distributor,
+                            **room_changes)
         settings = FocusSettings(("udp:127.0.0.1:0",), "127.0.0.1", {ROOM: room},
                                  announce_timeout=announce_timeout,
                                  authentication=authentication)
@@ -65,10 +75,11 @@ class SipFocusTests(TestCase):
         address = (focus or self.focus).agent.address()
         return f"sip:{room}@127.0.0.1:{address.port}"
 
-    def participant(self, name, identity=None, authenticator=None):
+    def participant(self, name, identity=None, authenticator=None, on_event=None):
         call = ParticipantCall(identity or Identity.generate(name),
                                ToneSource(440.0, 8000, level=15), user=name,
-                               codecs=(PCMU,), reactor=reactor, authenticator=authenticator)
+                               codecs=(PCMU,), reactor=reactor, authenticator=authenticator,
+                               on_event=on_event)
         call.start()
         self.addCleanup(call.stop)
         return call
@@ -80,6 +91,9 @@ class SipFocusTests(TestCase):
         except JoinRefusedError as refusal:
             return refusal.status
         raise AssertionError("let in")
+
+
+class SipFocusTests(FocusCase):
 
     @inlineCallbacks
     def test_an_unknown_room_is_404(self):
@@ -183,3 +197,100 @@ class SipFocusTests(TestCase):
         yield until(lambda: alice.participant is not first and alice.participant.keyed, 10)
         assert first.closed
         yield until(lambda: alice.participant.statistics().media.send.packets_sent > 10, 10)
+
+
+class SipFocusReferOutsideADialogTests(FocusCase):
+    """A REFER to the conference URI outside any dialog adds a participant (RFC 4579 §5.5)."""
+
+    @inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        kd_port = self.servers.key_server.focus_port.getHost().port
+        self.moderated = self.start_focus(kd_port, moderators=("sip:mod@127.0.0.1",))
+        yield until(lambda: self.moderated.key_distributor.connected, 10)
+
+    def refer(self, name, target, room_uri, authenticator=None):
+        events = []
+        requester = self.participant(name, on_event=events.append, authenticator=authenticator)
+        requester.add_participant(target, room_uri)
+        return events
+
+    @staticmethod
+    def status(events):
+        done = [e for e in events if isinstance(e, RequestCompleted)
+                and e.request.method == "REFER"]
+        return done[0].status_code if done else None
+
+    @inlineCallbacks
+    def test_a_moderator_outside_the_conference_has_alice_dialled_in(self):
+        called = []
+        alice = self.participant("alice", ALICE, on_event=called.append)
+        events = self.refer("mod", alice.uri, self.uri(self.moderated))
+        yield until(lambda: any(isinstance(e, SubscriptionEnded) for e in events), 10)
+        assert self.status(events) == 202
+        progress = [e.status.status_code for e in events if isinstance(e, ReferProgress)]
+        assert progress[0] == 100 and progress[-1] == 200
+        (incoming,) = [e for e in called if isinstance(e, IncomingCall)]
+        assert str(incoming.caller.uri) == f"sip:{ROOM}@127.0.0.1"
+        assert self.moderated.statistics.dial_outs == 1
+        # (The Key Distributor here lists sip:alice@127.0.0.1, not this contact with its
+        # port: the keyed media of a dial-out is proven in the interop conference.)
+
+    @inlineCallbacks
+    def test_a_non_moderator_is_403_and_nobody_is_called(self):
+        alice = self.participant("alice", ALICE)
+        events = self.refer("mallory", alice.uri, self.uri(self.moderated))
+        yield until(lambda: self.status(events) is not None, 10)
+        assert self.status(events) == 403
+        assert self.moderated.statistics.dial_outs == 0 and alice.call is None
+
+    @inlineCallbacks
+    def test_an_unknown_room_is_404(self):
+        events = self.refer("mod", "sip:alice@127.0.0.1:9", self.uri(self.moderated, "nope"))
+        yield until(lambda: self.status(events) is not None, 10)
+        assert self.status(events) == 404
+
+    @inlineCallbacks
+    def test_without_moderators_anyone_may_add_and_a_locked_room_says_so_in_the_notify(self):
+        self.focus.moderate(ROOM, "lock")
+        events = self.refer("bob", "sip:alice@127.0.0.1:9", self.uri())
+        yield until(lambda: any(isinstance(e, SubscriptionEnded) for e in events), 10)
+        assert self.status(events) == 202
+        assert [e.status.status_code for e in events if isinstance(e, ReferProgress)] == \
+            [100, 403]
+        assert self.focus.statistics.dial_outs == 0
+
+    @inlineCallbacks
+    def test_inside_a_call_the_same_rule_holds_a_non_moderator_gets_403_in_the_notify(self):
+        events = []
+        alice = self.participant("alice", ALICE, on_event=events.append)
+        yield alice.join(self.uri(self.moderated))
+        alice.add_participant("sip:bob@127.0.0.1:9")
+        yield until(lambda: any(isinstance(e, SubscriptionEnded) for e in events), 10)
+        assert [e.status.status_code for e in events if isinstance(e, ReferProgress)] == \
+            [100, 403]
+        assert self.moderated.statistics.dial_outs == 0
+
+    @inlineCallbacks
+    def test_with_digest_the_referrer_is_the_authenticated_moderator(self):
+        kd_port = self.servers.key_server.focus_port.getHost().port
+        focus = self.start_focus(kd_port, moderators=("sip:mod@127.0.0.1",),
+                                 authentication=DigestServer(
+                                     "conf.test", {"mod": "mod's secret"}.get, b"n" * 32))
+        yield until(lambda: focus.key_distributor.connected, 10)
+        account = DigestClient([DigestAccount("mod", "mod's secret", ("127.0.0.1",))])
+        called = []
+        alice = self.participant("alice", ALICE, on_event=called.append)
+        # Unauthenticated, the REFER is challenged; the moderator's password under another
+        # name in From is refused; the moderator, authenticated, gets Alice called.
+        unauthenticated = self.refer("mod", alice.uri, self.uri(focus))
+        impostor = self.refer("mallory", alice.uri, self.uri(focus), account)
+        moderator = self.refer("mod", alice.uri, self.uri(focus), account)
+        yield until(lambda: None not in map(self.status, (unauthenticated, impostor,
+                                                           moderator)), 10)
+        assert self.status(unauthenticated) == 401 and self.status(impostor) == 403
+        assert self.status(moderator) == 202
+        yield until(lambda: any(isinstance(e, IncomingCall) for e in called), 10)
+        yield until(lambda: [e.status.status_code for e in moderator
+                             if isinstance(e, ReferProgress)][-1:] == [200], 10)
+        assert focus.statistics.dial_outs == 1

@@ -27,6 +27,7 @@ from sipperc.sip.user_agent_events import (
     OptionsReceived,
     ReferProgress,
     ReferReceived,
+    ReferRequested,
     RequestCompleted,
     SubscriptionEnded,
     SubscriptionRequested,
@@ -514,6 +515,73 @@ def test_attended_transfer_with_replaces():
     assert carol_ended.call == c_a and carol_ended.reason is EndReason.REPLACED
     assert [p.status.status_code for p in alice.of(ReferProgress)][-1] == 200
     assert alice.of(CallEnded)[0].call == a_c  # Alice's leg to Carol got the BYE
+
+
+def test_refer_outside_a_dialog_is_403_unless_the_application_asks_for_it():
+    net, alice, bob, carol = three()
+    ref = alice.run("refer_outside", bob.uri, carol.uri)
+    assert net.trace() == ["REFER", 403] and not bob.of(ReferRequested)
+    assert alice.last(SubscriptionEnded).subscription == ref
+    assert alice.last(RequestCompleted).status_code == 403
+    assert leftovers(alice.ua) == {} and leftovers(bob.ua) == {}
+
+
+def focus_like(net, name="bob", port=5062):
+    return Endpoint(net, name, "127.0.0.1", port, config=UserAgentConfig(
+        user=name, session=PLAIN, refer_outside_dialog=True))
+
+
+def test_refer_outside_a_dialog_accepted_dials_out_with_notify_progress():
+    net, alice, _, carol = three()
+    bob = focus_like(net, port=5064)
+    ref = alice.run("refer_outside", bob.uri, carol.uri)
+    requested = bob.last(ReferRequested)
+    assert str(requested.target.uri) == carol.uri
+    assert str(requested.request.from_.uri) == "sip:alice@127.0.0.1"
+    assert not alice.of(RequestCompleted)  # no answer before the application decides
+    bob.run("accept_refer", requested.subscription)
+    assert alice.last(RequestCompleted).status_code == 202
+    bob.run("invite", requested.target.uri, refer=requested.subscription)
+    carol.run("ringing", carol.last(IncomingCall).call)
+    carol.run("answer", carol.last(IncomingCall).call)
+    progress = alice.of(ReferProgress)
+    assert [p.status.status_code for p in progress] == [100, 180, 200]
+    assert {p.subscription for p in progress} == {ref}
+    assert alice.last(SubscriptionEnded).subscription == ref
+    assert alice.ua.calls == () and len(bob.ua.calls) == 1  # the REFER made no call of alice's
+    bob.run("hangup", bob.ua.calls[0])
+    net.advance(100.0)
+    assert leftovers(alice.ua) == {} and leftovers(bob.ua) == {}
+
+
+def test_refer_outside_a_dialog_refused_by_the_application_creates_nothing():
+    net, alice, _, carol = three()
+    bob = focus_like(net, port=5064)
+    alice.run("refer_outside", bob.uri, carol.uri)
+    bob.run("refuse_refer", bob.last(ReferRequested).subscription, 404, "No Such Conference")
+    assert net.trace()[-2:] == ["REFER", 404]
+    assert alice.last(RequestCompleted).response.reason == "No Such Conference"
+    assert [e.status_code for e in alice.of(SubscriptionEnded)] == [404]
+    with pytest.raises(UserAgentError):
+        bob.run("accept_refer", bob.last(ReferRequested).subscription)
+    net.advance(100.0)
+    assert leftovers(alice.ua) == {} and leftovers(bob.ua) == {}
+
+
+def test_refer_outside_a_dialog_with_refer_sub_false_and_a_bad_refer_to():
+    net, alice, _, carol = three()
+    bob = focus_like(net, port=5064)
+    _, pending = alice.ua._new_request("REFER", bob.uri, headers=[("Refer-To", "<tel:+15551234>")])
+    alice.process(alice.ua._start(pending, net.now))
+    net.flush()
+    assert net.trace()[-2:] == ["REFER", 603] and not bob.of(ReferRequested)
+    _, pending = alice.ua._new_request(
+        "REFER", bob.uri, headers=[("Refer-To", f"<{carol.uri}>"), ("Refer-Sub", "false")])
+    alice.process(alice.ua._start(pending, net.now))
+    net.flush()
+    bob.run("accept_refer", bob.last(ReferRequested).subscription)
+    assert net.trace()[-2:] == ["REFER", 202]  # and no NOTIFY (RFC 4488)
+    assert leftovers(bob.ua) == {}
 
 
 def test_replaces_for_an_unknown_dialog_gets_481():
