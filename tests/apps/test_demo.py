@@ -108,7 +108,12 @@ def test_a_refused_participant_makes_the_verdict_fail(tmp_path):
 
 def test_ctrl_c_in_scripts_demo_stops_every_process(tmp_path):
     output = tmp_path / "out"
-    demo = subprocess.Popen([str(ROOT / "scripts" / "demo"), "--participants", "2",
+    # As from a terminal: a suite started in the background (CI, `scripts/test &`) hands its
+    # children SIGINT ignored, and a shell cannot trap a signal ignored on entry (POSIX).
+    as_from_a_terminal = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL);"
+                          " os.execv(sys.argv[1], sys.argv[1:])")
+    demo = subprocess.Popen([sys.executable, "-c", as_from_a_terminal,
+                             str(ROOT / "scripts" / "demo"), "--participants", "2",
                              "--output", str(output)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     lines = []
