@@ -28,7 +28,7 @@ from sipperc.media.wav_file import WavFileSink, WavFileSource
 from sipperc.sdp import Codec, MediaCapabilities, NegotiatedSession
 from sipperc.sip import Request, Response, parse_message
 from sipperc.sip.digest import DigestClient
-from sipperc.sip.invite_session import InviteSessionConfig, ReliableProvisionalMode
+from sipperc.sip.invite_session import InviteSessionConfig
 from sipperc.sip.locate import Target
 from sipperc.sip.registration import Registered, RegistrationClient, RegistrationTU
 from sipperc.sip.transaction_effects import SendMessage, TuEffect
@@ -43,8 +43,6 @@ from sipperc.sip.user_agent_events import CallAnswered, CallEnded, CallRef, Inco
 
 PCMU = Codec("PCMU", 8000, payload_type=0)
 PCMA = Codec("PCMA", 8000, payload_type=8)
-PLAIN_SESSION = InviteSessionConfig(reliable_provisional=ReliableProvisionalMode.DISABLED,
-                                    session_timer=None)
 
 
 class TappedSipService(SipService):
@@ -116,6 +114,7 @@ class SipperPhone:
     directory: Path
     play: Path | None
     auto_answer: bool = True
+    ring_first: float | None = None
     events: list[object] = field(default_factory=list)
     media: dict[CallRef, HeardMedia] = field(default_factory=dict)
     _outgoing: dict[CallRef, str] = field(default_factory=dict)
@@ -137,11 +136,15 @@ class SipperPhone:
         outbound_proxy: str | None = None,
         play: Path | None = None,
         auto_answer: bool = True,
+        ring_first: float | None = None,
     ) -> SipperPhone:
         """A phone listening on ``listen``, started (stop it with :meth:`stop`).
 
         ``codecs`` narrows what we offer and accept (the tools offer every codec of the
         media engine); ``srtp`` makes our offers SDES-SRTP (plain RTP and SDES are accepted).
+        The user agent runs with the default session settings (100rel supported, session
+        timers). Incoming calls are answered at once, or after ringing ``ring_first``
+        seconds with a reliable 180 (RFC 3262) when the caller supports 100rel.
         """
         directory.mkdir(parents=True, exist_ok=True)
         media = CallMedia("127.0.0.1", rtp=True, offer_sdes=srtp, reactor=reactor)
@@ -150,13 +153,13 @@ class SipperPhone:
         transactions = TransactionLayer(None, TransportLayer())
         service = TappedSipService(transactions, points, tls=tls, reactor=reactor)
         config = UserAgentConfig(
-            user=name, domain=domain, session=PLAIN_SESSION,
+            user=name, domain=domain, session=InviteSessionConfig(),
             outbound_proxy=None if outbound_proxy is None else _sip_uri(outbound_proxy))
         ua = UserAgent(transactions, media.engine_for, config, authenticator=digest)
         tu = RegisteringUser(ua)
         agent = TwistedUserAgent(service, ua)
         service.set_tu(tu)
-        phone = cls(name, agent, service, tu, media, directory, play, auto_answer)
+        phone = cls(name, agent, service, tu, media, directory, play, auto_answer, ring_first)
         service.event_sink = phone._event
         service.startService()
         return phone
@@ -253,6 +256,10 @@ class SipperPhone:
                                      f"{timeout} s")
             yield task.deferLater(reactor, 0.02, lambda: None)
 
+    def _answer_if_ringing(self, call: CallRef) -> None:
+        if call in self.agent.ua.calls and call not in self.media:
+            self.agent.answer(call)
+
     def of(self, kind: type) -> list[Any]:
         """The events of ``kind`` so far."""
         return [e for e in self.events if isinstance(e, kind)]
@@ -260,7 +267,11 @@ class SipperPhone:
     def _event(self, event: object) -> None:
         self.events.append(event)
         if isinstance(event, IncomingCall) and self.auto_answer:
-            self.agent.answer(event.call)
+            if self.ring_first is None:
+                self.agent.answer(event.call)
+            else:
+                self.agent.ringing(event.call, reliable=True)
+                reactor.callLater(self.ring_first, self._answer_if_ringing, event.call)
         elif isinstance(event, CallAnswered) and event.negotiated is not None:
             self._start_media(event.call, event.negotiated)
         elif isinstance(event, CallEnded):

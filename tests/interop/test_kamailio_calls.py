@@ -4,11 +4,11 @@ Kamailio is registrar and record-routing stateful proxy (``tests/interop/kamaili
 SHA-256 digest: 401 for REGISTER, 407 for INVITE; our ``DigestClient`` answers both (only
 for Kamailio's realm and address). Each phone sends every request outside a dialog to
 Kamailio (outbound proxy); the callee is found in Kamailio's location table. In both
-directions, with the BYE from either side, a test asserts what a user notices (the call is
-established, each side hears the other's speech, the hang-up ends the call on both phones
-with 200 to the BYE) and that the route set is honoured: the ACK and the BYE carry a Route
-naming Kamailio's Record-Route, are sent to Kamailio, and Kamailio relays them by
-``loose_route``.
+directions over UDP, and once over TCP, with the BYE from either side, a test asserts what a
+user notices (the call is established, each side hears the other's speech, the hang-up ends
+the call on both phones with 200 to the BYE) and that the route set is honoured: the ACK and
+the BYE carry a Route naming Kamailio's Record-Route, are sent to Kamailio, and Kamailio
+relays them by ``loose_route``.
 """
 
 from __future__ import annotations
@@ -55,21 +55,27 @@ class KamailioCallTests(unittest.TestCase):
     def _kamailio(self, kamailio):
         self.start_kamailio = kamailio
 
-    @defer.inlineCallbacks
-    def setUp(self):
+    def setUp(self) -> None:
         self.directory = Path(self.mktemp()).resolve()
         self.server: Kamailio = self.start_kamailio(
             users=list(USERS.values()), algorithm="SHA-256", domain=DOMAIN)
-        host, port = self.server.address
-        self.proxy = TransportAddress("udp", host, port)
         self.phones: dict[str, SipperPhone] = {}
+
+    @defer.inlineCallbacks
+    def register_phones(self, transport: str):
+        """Both phones listening on ``transport``, registered with Kamailio over it."""
+        host, port = self.server.address
+        self.proxy = TransportAddress(transport, host, port)
+        suffix = "" if transport == "udp" else f";transport={transport}"
         for name, user in USERS.items():
             # Challenges are answered for Kamailio only: its realm, and the hosts requests
             # go to (the registrar's domain for REGISTER, the proxy's address otherwise).
             digest = DigestClient([DigestAccount(user.username, user.password,
                                                  servers=(DOMAIN, host), realm=DOMAIN)])
-            phone = SipperPhone.start(name, self.directory / name, digest=digest,
-                                      domain=DOMAIN, outbound_proxy=f"sip:{host}:{port};lr",
+            phone = SipperPhone.start(name, self.directory / name,
+                                      [f"{transport}:127.0.0.1:0"], digest=digest,
+                                      domain=DOMAIN,
+                                      outbound_proxy=f"sip:{host}:{port}{suffix};lr",
                                       play=SPEECH)
             self.addCleanup(phone.stop)
             self.phones[name] = phone
@@ -79,7 +85,9 @@ class KamailioCallTests(unittest.TestCase):
         return task.deferLater(reactor, seconds, lambda: None)
 
     @defer.inlineCallbacks
-    def call_through_kamailio(self, caller_name: str, callee_name: str, hangup_by: str):
+    def call_through_kamailio(self, caller_name: str, callee_name: str, hangup_by: str,
+                              transport: str = "udp"):
+        yield self.register_phones(transport)
         caller, callee = self.phones[caller_name], self.phones[callee_name]
         call = caller.call(f"sip:{callee_name}@{DOMAIN}")
         incoming = yield callee.wait(IncomingCall)
@@ -97,10 +105,14 @@ class KamailioCallTests(unittest.TestCase):
         invites = caller.messages("out", "INVITE", call_id)
         assert "Proxy-Authorization" not in invites[0] and "Proxy-Authorization" in invites[-1]
         assert len(self.server.routed("initial", "INVITE", call_id)) == 1
-        # It arrived through the proxy, which record-routed it.
-        assert incoming.source == self.proxy
+        # It arrived through the proxy (over TCP on a connection Kamailio opened, from a port
+        # of its own), which record-routed it.
+        source = incoming.source
+        assert source is not None and (source.transport, source.host) == (
+            transport, self.proxy.host)
+        assert transport != "udp" or source == self.proxy
         record_route = incoming.request.get("Record-Route")
-        assert record_route and f"{self.proxy.host}:{self.proxy.port}" in record_route
+        assert record_route and f"sip:{self.proxy.host}:{self.proxy.port}" in record_route
 
         yield self.sleep(self.talk)
         ender = self.phones[hangup_by]
@@ -130,6 +142,8 @@ class KamailioCallTests(unittest.TestCase):
             snrs = heard_in_loop(speech(8000), heard[2400:-2000])
             assert len(snrs) >= 8 and np.median(snrs) >= 30 and np.mean(snrs >= 30) >= 0.6, (
                 phone.name, snrs.round(1))
+            print(f"\n{transport}: {phone.name} heard the other: median SNR "
+                  f"{np.median(snrs):.1f} dB, {np.mean(snrs >= 30):.0%} of blocks >= 30 dB")
         return answered
 
     def assert_routed(self, phone: SipperPhone, method: str, call_id: str,
@@ -143,9 +157,12 @@ class KamailioCallTests(unittest.TestCase):
         for request, destination in sent:
             assert destination == self.proxy, (method, destination)
             route = request.get("Route")
-            assert route and f"{self.proxy.host}:{self.proxy.port};lr" in route, route
+            assert route and f"sip:{self.proxy.host}:{self.proxy.port}" in route, route
+            assert ";lr" in route and (self.proxy.transport == "udp"
+                                       or f"transport={self.proxy.transport}" in route), route
             # Loose routing (RFC 3261 §12.2.1.1): the Request-URI is the peer's Contact.
-            assert str(request.uri) == peer.uri(), (str(request.uri), peer.uri())
+            contact = peer.uri(self.proxy.transport)
+            assert str(request.uri) == contact, (str(request.uri), contact)
 
     @staticmethod
     def remote_tag(phone: SipperPhone, call_id: str) -> str | None:
@@ -166,4 +183,7 @@ class KamailioCallTests(unittest.TestCase):
 
     def test_bob_calls_alice_and_alice_hangs_up(self):
         return self.call_through_kamailio("bob", "alice", hangup_by="alice")
+
+    def test_alice_calls_bob_over_tcp_and_bob_hangs_up(self):
+        return self.call_through_kamailio("alice", "bob", hangup_by="bob", transport="tcp")
 

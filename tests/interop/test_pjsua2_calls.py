@@ -17,6 +17,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from sipperc.media.wav_file import read_wav
+from sipperc.sip import Request, Response
 from sipperc.sip.twisted_transport import TlsConfig
 from sipperc.sip.user_agent_events import CallAnswered, CallEnded, EndReason, IncomingCall
 from tests.interop.pjsua2_peer import Pjsua2Phone, require_pjsua2
@@ -137,6 +138,32 @@ class Pjsua2CallTests(Pjsua2Harness):
         assert ended.reason is EndReason.REMOTE_BYE
         disconnected = yield pjsua.wait("state", state="DISCONNECTED")
         assert disconnected["code"] == 200
+        yield pjsua.quit()
+
+    @defer.inlineCallbacks
+    def test_pjsua2_calls_we_ring_reliably_and_agree_on_a_session_timer(self):
+        """RFC 3262 and RFC 4028 with a real peer: our 180 goes reliably (pjsua2 supports
+        100rel), pjsua2 PRACKs it, the 200 carries the session interval both agreed."""
+        pjsua, ours = yield self.phones("udp", ours={"ring_first": 0.3})
+        pjsua.call(ours.uri("udp"))
+        incoming = yield ours.wait(IncomingCall)
+        yield ours.wait(CallAnswered)
+        yield pjsua.wait("state", state="CONFIRMED")
+        call_id = incoming.call.call_id
+        ringing = [m for m in ours.messages("out", "INVITE", call_id)
+                   if isinstance(m, Response) and m.status_code == 180]
+        assert len(ringing) >= 1 and "100rel" in (ringing[0].get("Require") or "")
+        rseq = ringing[0].get("RSeq")
+        pracks = [m for m in ours.messages("in", "PRACK", call_id) if isinstance(m, Request)]
+        assert pracks and (pracks[0].get("RAck") or "").split()[0] == rseq
+        assert [m.status_code for m in ours.messages("out", "PRACK", call_id)] == [200]
+        (ok,) = {m.get("Session-Expires") for m in ours.messages("out", "INVITE", call_id)
+                 if isinstance(m, Response) and m.status_code == 200}
+        assert ok and "refresher=" in ok, ok
+        assert pjsua.states().index("EARLY") < pjsua.states().index("CONFIRMED")
+        pjsua.hangup()
+        assert (yield ours.wait(CallEnded)).reason is EndReason.REMOTE_BYE
+        assert (yield pjsua.wait("state", state="DISCONNECTED"))["code"] == 200
         yield pjsua.quit()
 
     def test_pjsua2_calls_sipperc_over_udp(self):
