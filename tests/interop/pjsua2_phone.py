@@ -9,11 +9,14 @@ Config keys: ``transports`` (list of ``udp``/``tcp``/``tls``), ``tls`` (``cert``
 ``auto_answer`` (answer incoming calls with 200), ``codecs`` (the codec ids to enable, in
 order of preference; every other one is disabled), ``play`` (a WAV file sent into each call,
 looped), ``record`` (a WAV file receiving what the call carries), ``srtp`` (``off``,
-``optional`` or ``mandatory``: SDES only, pjsua2 signalling security not required).
+``optional`` or ``mandatory``: SDES only, pjsua2 signalling security not required),
+``register`` (``aor``, ``registrar``, ``proxy`` URIs, ``realm``, ``username``,
+``password``: the phone registers its AOR and sends every request through the proxy).
 
 Commands: ``{"cmd": "call", "uri": ...}``, ``{"cmd": "stats"}``, ``{"cmd": "hangup"}``,
 ``{"cmd": "quit"}``.
-Events: ``ready`` (``ports``: transport -> port), ``incoming`` (``remote``), ``state``
+Events: ``ready`` (``ports``: transport -> port), ``registration`` (``code``, ``expires``),
+``incoming`` (``remote``), ``state``
 (``state``: CALLING/EARLY/CONNECTING/CONFIRMED/DISCONNECTED, ``code``, ``reason``, ``role``),
 ``media`` (``active``, ``srtp``: whether the SDP exchange settled on SRTP), ``stats``
 (``dump``: pjsua2's text dump of the call with its RTP/RTCP figures), ``error``.
@@ -105,6 +108,17 @@ class Phone:
         account_config = pj.AccountConfig()
         first = next(iter(self.ports))
         account_config.idUri = f"sip:pjsua@127.0.0.1:{self.ports[first]}"
+        registration = config.get("register")
+        if registration:
+            # A subscriber of a registrar/proxy: AOR, REGISTER to the registrar, every
+            # request through the proxy (pre-loaded Route), digest credentials for its realm.
+            account_config.idUri = registration["aor"]
+            account_config.regConfig.registrarUri = registration["registrar"]
+            account_config.sipConfig.proxies.append(registration["proxy"])
+            credentials = pj.AuthCredInfo("digest", registration["realm"],
+                                          registration["username"], 0,
+                                          registration["password"])
+            account_config.sipConfig.authCreds.append(credentials)
         account_config.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
         # RTP on a random port: the default 4000 is shared by every pjsua2 in parallel tests
         account_config.mediaConfig.transportConfig.randomizePort = True
@@ -188,6 +202,9 @@ class Account(pj.Account):
     def __init__(self, phone: Phone) -> None:
         super().__init__()
         self.phone = phone
+
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
+        emit("registration", code=prm.code, expires=prm.expiration)
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         call = Call(self.phone, self, prm.callId)

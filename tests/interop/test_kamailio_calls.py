@@ -8,7 +8,8 @@ directions over UDP, and once over TCP, with the BYE from either side, a test as
 user notices (the call is established, each side hears the other's speech, the hang-up ends
 the call on both phones with 200 to the BYE) and that the route set is honoured: the ACK and
 the BYE carry a Route naming Kamailio's Record-Route, are sent to Kamailio, and Kamailio
-relays them by ``loose_route``.
+relays them by ``loose_route``. Then pjsua2 registers as a third subscriber (MD5 digest
+answered by PJSIP) and calls a sipperc phone through Kamailio, and is called by it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sipperc.sip.user_agent_events import (
     IncomingCall,
 )
 from tests.interop.kamailio import Kamailio, KamailioUser
+from tests.interop.pjsua2_peer import Pjsua2Phone, require_pjsua2
 from tests.interop.sipperc_phone import SipperPhone
 from tests.media.audio_checks import AUDIO, heard_in_loop, speech
 
@@ -43,12 +45,16 @@ SPEECH = AUDIO / "speech-8k.wav"
 USERS = {
     "alice": KamailioUser("alice", "Circle of Life", auth_user="alice-auth"),
     "bob": KamailioUser("bob", "Zebra Crossing"),
+    "carol": KamailioUser("carol", "Pine Needles", auth_user="carol-pjsua"),
 }
 
 
-class KamailioCallTests(unittest.TestCase):
+class KamailioHarness(unittest.TestCase):
+    """A Kamailio per test, our phones registered with it on demand, call checks."""
+
     timeout = 30
     talk = 1.5
+    algorithm = "SHA-256"
     start_kamailio: Any
 
     @pytest.fixture(autouse=True)
@@ -58,16 +64,17 @@ class KamailioCallTests(unittest.TestCase):
     def setUp(self) -> None:
         self.directory = Path(self.mktemp()).resolve()
         self.server: Kamailio = self.start_kamailio(
-            users=list(USERS.values()), algorithm="SHA-256", domain=DOMAIN)
+            users=list(USERS.values()), algorithm=self.algorithm, domain=DOMAIN)
         self.phones: dict[str, SipperPhone] = {}
 
     @defer.inlineCallbacks
-    def register_phones(self, transport: str):
-        """Both phones listening on ``transport``, registered with Kamailio over it."""
+    def register_phones(self, transport: str, names: tuple[str, ...] = ("alice", "bob")):
+        """Our phones listening on ``transport``, registered with Kamailio over it."""
         host, port = self.server.address
         self.proxy = TransportAddress(transport, host, port)
         suffix = "" if transport == "udp" else f";transport={transport}"
-        for name, user in USERS.items():
+        for name in names:
+            user = USERS[name]
             # Challenges are answered for Kamailio only: its realm, and the hosts requests
             # go to (the registrar's domain for REGISTER, the proxy's address otherwise).
             digest = DigestClient([DigestAccount(user.username, user.password,
@@ -101,7 +108,7 @@ class KamailioCallTests(unittest.TestCase):
         assert invite_responses[0] == 407 and invite_responses[-1] == 200, invite_responses
         challenge = DigestChallenge.parse(
             caller.messages("in", "INVITE", call_id)[0].first(h.PROXY_AUTHENTICATE))
-        assert challenge.algorithm.value == "SHA-256" and challenge.realm == DOMAIN
+        assert challenge.algorithm.value == self.algorithm and challenge.realm == DOMAIN
         invites = caller.messages("out", "INVITE", call_id)
         assert "Proxy-Authorization" not in invites[0] and "Proxy-Authorization" in invites[-1]
         assert len(self.server.routed("initial", "INVITE", call_id)) == 1
@@ -178,6 +185,11 @@ class KamailioCallTests(unittest.TestCase):
                 return message.to.tag
         return None
 
+
+
+class KamailioCallTests(KamailioHarness):
+    """Two sipperc phones calling each other through Kamailio (SHA-256 digest)."""
+
     def test_alice_calls_bob_and_hangs_up(self):
         return self.call_through_kamailio("alice", "bob", hangup_by="alice")
 
@@ -187,3 +199,59 @@ class KamailioCallTests(unittest.TestCase):
     def test_alice_calls_bob_over_tcp_and_bob_hangs_up(self):
         return self.call_through_kamailio("alice", "bob", hangup_by="bob", transport="tcp")
 
+
+class KamailioPjsua2Tests(KamailioHarness):
+    """A sipperc phone and pjsua2, both subscribers of Kamailio (MD5 digest), call each other
+    through it: the peer in the dialog is another stack, the route set the same Kamailio's."""
+
+    algorithm = "MD5"
+
+    @defer.inlineCallbacks
+    def with_pjsua2(self):
+        require_pjsua2()
+        yield self.register_phones("udp", names=("alice",))
+        host, port = self.server.address
+        carol = USERS["carol"]
+        pjsua = yield Pjsua2Phone.start({
+            "transports": ["udp"], "codecs": ["PCMU/8000/1"], "play": str(SPEECH),
+            "register": {"aor": f"sip:carol@{DOMAIN}", "registrar": f"sip:{host}:{port}",
+                         "proxy": f"sip:{host}:{port};lr", "realm": DOMAIN,
+                         "username": carol.username, "password": carol.password},
+        }, self.directory / "pjsua.log")
+        self.addCleanup(pjsua.kill)
+        registered = yield pjsua.wait("registration")
+        assert registered["code"] == 200, registered
+        return pjsua
+
+    @defer.inlineCallbacks
+    def test_sipperc_calls_pjsua2_through_kamailio(self):
+        pjsua = yield self.with_pjsua2()
+        alice = self.phones["alice"]
+        call = alice.call(f"sip:carol@{DOMAIN}")
+        yield alice.wait(CallAnswered, where=lambda e: e.call == call)
+        yield pjsua.wait("state", state="CONFIRMED")
+        assert len(self.server.routed("initial", "INVITE", call.call_id)) == 1
+        yield self.sleep(0.5)
+        alice.hangup(call)
+        assert (yield pjsua.wait("state", state="DISCONNECTED"))["code"] == 200
+        assert (yield alice.final_response("BYE", call.call_id)).status_code == 200
+        assert len(self.server.routed("loose_route", "ACK", call.call_id)) == 1
+        assert len(self.server.routed("loose_route", "BYE", call.call_id)) == 1
+        assert (yield pjsua.quit()) == 0
+
+    @defer.inlineCallbacks
+    def test_pjsua2_calls_sipperc_through_kamailio(self):
+        pjsua = yield self.with_pjsua2()
+        alice = self.phones["alice"]
+        pjsua.call(f"sip:alice@{DOMAIN}")
+        incoming = yield alice.wait(IncomingCall)
+        yield alice.wait(CallAnswered)
+        yield pjsua.wait("state", state="CONFIRMED")
+        call_id = incoming.call.call_id
+        assert incoming.source == self.proxy and incoming.request.get("Record-Route")
+        yield self.sleep(0.5)
+        pjsua.hangup()
+        assert (yield alice.wait(CallEnded)).reason is EndReason.REMOTE_BYE
+        assert (yield pjsua.wait("state", state="DISCONNECTED"))["code"] == 200
+        assert len(self.server.routed("loose_route", "BYE", call_id)) == 1
+        assert (yield pjsua.quit()) == 0
