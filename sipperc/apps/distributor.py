@@ -27,6 +27,14 @@ The configuration (YAML, paths relative to the file; see configs/distributor.yam
     socket_buffer: 4194304               # UDP receive/send buffer per room port, bytes
     fanout_process: true                 # a second process sends most of each large fan-out
     reconnect: {initial: 0.25, maximum: 5}   # back-off (s) while the Key Distributor is away
+    focus:                               # optional: tell the SIP focus who is talking
+      host: 127.0.0.1                    # (focus.yaml media_distributors.listen)
+      port: 4742
+      tls: {certificate: ..., private_key: ..., peer: {fingerprints: [...]}}
+
+With ``focus``, the Media Distributor reports to the SIP focus which endpoints are talking
+(:mod:`sipperc.perc.speaker_report`: each endpoint by the tls-id its DTLS ClientHello carries,
+never a SIP identity or a key), so the focus can show it in the RFC 4575 roster.
 
 While the tunnel is down (a Key Distributor restart) media keeps flowing under the keys already
 installed; new handshakes wait for the reconnection. A restarted Media Distributor gets its
@@ -70,9 +78,11 @@ from sipperc.perc.media_distributor import (
     ParticipantLeft,
     RoomConfig,
     RoomSwitchEvent,
+    SpeakerTalking,
     ToKeyDistributor,
 )
 from sipperc.perc.policy import DOUBLE_PROFILES
+from sipperc.perc.speaker_report_service import SpeakerReportClient
 from sipperc.perc.switching import SpeakersChanged, SsrcConflict, SwitchingConfig
 from sipperc.perc.tunnel import TunnelClosed
 from sipperc.perc.tunnel_messages import TunnelError
@@ -114,6 +124,9 @@ class DistributorConfig:
     fanout_process: bool = True
     reconnect: ReconnectBackoff = field(default_factory=lambda: ReconnectBackoff(0.25, 2.0,
                                                                                   5.0))
+    focus: SocketAddress | None = None
+    """Where the SIP focus takes talking reports (None: no reports)."""
+    focus_tls: MutualTLS | None = None
 
 
 def load_distributor_config(path: str | Path) -> DistributorConfig:
@@ -121,7 +134,7 @@ def load_distributor_config(path: str | Path) -> DistributorConfig:
     root = load_config(path)
     root.entries({"key_distributor", "tls", "profiles", "rooms", "rtcp_interval",
                   "handshake_timeout", "statistics_interval", "socket_buffer", "fanout_process",
-                  "reconnect"})
+                  "reconnect", "focus"})
     profiles: list[Profile] = []
     for item in root.get_list("profiles"):
         try:
@@ -138,6 +151,9 @@ def load_distributor_config(path: str | Path) -> DistributorConfig:
     ports = [address for address, _ in rooms if address.port]
     if len(set(ports)) != len(ports):
         raise rooms_node.error("each room needs a port of its own")
+    focus_node = root.child("focus")
+    if focus_node is not None:
+        focus_node.entries({"host", "port", "tls"})
     return DistributorConfig(
         key_distributor=load_socket_address(root.require("key_distributor"), listening=False),
         tls=load_mutual_tls(root.require("tls")),
@@ -149,6 +165,9 @@ def load_distributor_config(path: str | Path) -> DistributorConfig:
         socket_buffer=root.get_int("socket_buffer", DEFAULT_SOCKET_BUFFER, minimum=0),
         fanout_process=root.get_bool("fanout_process", True),
         reconnect=_backoff(root.section("reconnect", {"initial", "maximum"})),
+        focus=None if focus_node is None else SocketAddress(
+            focus_node.get_str("host"), focus_node.get_int("port", minimum=1, maximum=65535)),
+        focus_tls=None if focus_node is None else load_mutual_tls(focus_node.require("tls")),
     )
 
 
@@ -230,6 +249,7 @@ class DistributorServer(Service):
         self.fanout_minimum = FANOUT_OFFLOAD_MINIMUM
         self.fanout_share = FANOUT_SHARE
         self.tunnel_service: TunnelClientService | None = None
+        self.speaker_reports: SpeakerReportClient | None = None
         self._tunnel: TunnelProtocol | None = None
         self._timer: IDelayedCall | None = None
         self._statistics_call: IDelayedCall | None = None
@@ -264,6 +284,12 @@ class DistributorServer(Service):
             target.host, target.port, self.config.tls, self.config.profiles, self,
             reactor=self.reactor, backoff=self.config.reconnect)
         self.tunnel_service.startService()
+        focus = self.config.focus
+        if focus is not None and self.config.focus_tls is not None:
+            self.speaker_reports = SpeakerReportClient.to_host(
+                focus.host, focus.port, self.config.focus_tls, reactor=self.reactor,
+                backoff=self.config.reconnect)
+            self.speaker_reports.startService()
         self._ready.watch(succeed(None))
         if self.config.statistics_interval:
             self._statistics_call = self.reactor.callLater(self.config.statistics_interval,
@@ -286,6 +312,8 @@ class DistributorServer(Service):
             self.fanout = None
         for port in self.ports.values():
             port.stopListening()
+        if self.speaker_reports is not None and self.speaker_reports.running:
+            self.speaker_reports.stopService()
         if self.tunnel_service is not None and self.tunnel_service.running:
             return self.tunnel_service.stopService()
         return None
@@ -352,6 +380,9 @@ class DistributorServer(Service):
                     tunnel.send(output.message)
                 except TunnelError as error:
                     _log.warn("tunnel message not sent: {error}", error=str(error))
+            elif isinstance(output, SpeakerTalking):
+                if self.speaker_reports is not None:
+                    self.speaker_reports.report(output.room, output.tls_id, output.talking)
             else:
                 _log_event(output)
         if rearm:

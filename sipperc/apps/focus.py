@@ -22,6 +22,9 @@ The configuration (YAML, paths relative to the file; see configs/focus.yaml)::
       host: 127.0.0.1
       port: 4741
       tls: {certificate: ..., private_key: ..., peer: {fingerprints: [...]}}
+    media_distributors:                 # optional: talking reports (distributor.yaml focus:)
+      listen: {host: 127.0.0.1, port: 4742}
+      tls: {certificate: ..., private_key: ..., peer: {fingerprints: [...]}}
     announce_timeout: 10                # seconds an INVITE waits for the Key Distributor
     codecs: [opus, PCMU, telephone-event]
     rooms:
@@ -47,9 +50,11 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from sipperc.apps.serving import Readiness, load_socket_address, run_service
+from sipperc.apps.serving import Readiness, SocketAddress, load_socket_address, run_service
 from sipperc.cli import ExitCode
 from sipperc.config import ConfigNode, load_config
 from sipperc.perc.conference_room import (
@@ -61,12 +66,15 @@ from sipperc.perc.focus_service import FocusInterfaceClient
 from sipperc.perc.participant_call import G722, OPUS, PCMA, PCMU, TELEPHONE_EVENT
 from sipperc.perc.policy import normalize_identity
 from sipperc.perc.sip_focus import DEFAULT_ANNOUNCE_TIMEOUT, FocusSettings, SipFocus
+from sipperc.perc.speaker_report_service import listen_for_speaker_reports
 from sipperc.perc.tunnel_service import ReconnectBackoff
 from sipperc.perc.tunnel_tls import MutualTLS, config_path, load_mutual_tls
 from sipperc.sdp import Codec
 from sipperc.sip.digest import DigestServer
 from sipperc.sip.transport_address import TransportAddress
 from sipperc.sip.twisted_transport import TlsConfig
+
+_log = Logger(namespace="sipperc.focus")
 
 CODECS = {"opus": OPUS, "pcmu": PCMU, "pcma": PCMA, "g722": G722,
           "telephone-event": TELEPHONE_EVENT}
@@ -77,17 +85,21 @@ class FocusConfig:
     """Everything a focus process needs (see the module docstring)."""
 
     def __init__(self, settings: FocusSettings, key_distributor_host: str,
-                 key_distributor_port: int, tls: MutualTLS) -> None:
+                 key_distributor_port: int, tls: MutualTLS, *,
+                 speakers: tuple[SocketAddress, MutualTLS] | None = None) -> None:
         self.settings = settings
         self.key_distributor_host = key_distributor_host
         self.key_distributor_port = key_distributor_port
         self.tls = tls
+        self.speakers = speakers
+        """Where Media Distributors' talking reports are taken, and their TLS (or None)."""
 
 
 def load_focus_config(path: str | Path) -> FocusConfig:
     """Read a focus configuration; ConfigError at the offending line."""
     root = load_config(path)
-    root.entries({"sip", "key_distributor", "announce_timeout", "codecs", "rooms"})
+    root.entries({"sip", "key_distributor", "media_distributors", "announce_timeout", "codecs",
+                  "rooms"})
     sip = root.require("sip")
     sip.entries({"listen", "domain", "tls", "authentication"})
     listen = []
@@ -116,7 +128,14 @@ def load_focus_config(path: str | Path) -> FocusConfig:
                              root.get_float("announce_timeout", DEFAULT_ANNOUNCE_TIMEOUT,
                                             minimum=0.1), tls=tls,
                              authentication=_authentication(sip))
-    return FocusConfig(settings, kd_host, kd_port, load_mutual_tls(kd.require("tls")))
+    speakers = None
+    mds = root.child("media_distributors")
+    if mds is not None:
+        mds.entries({"listen", "tls"})
+        speakers = (load_socket_address(mds.require("listen"), listening=True),
+                    load_mutual_tls(mds.require("tls")))
+    return FocusConfig(settings, kd_host, kd_port, load_mutual_tls(kd.require("tls")),
+                       speakers=speakers)
 
 
 def _sip_tls(sip: ConfigNode, listening: bool) -> TlsConfig | None:
@@ -237,17 +256,29 @@ class FocusServer(Service):
             reactor=reactor, focus_name=f"sipperc-focus@{config.settings.domain}",
             backoff=ReconnectBackoff(0.25, 2.0, 2.0))
         self.focus = SipFocus(config.settings, client, reactor=reactor)
+        self.speaker_port: IListeningPort | None = None
         self._ready = Readiness()
 
     def startService(self) -> None:
-        """Listen for SIP, connect to the Key Distributor."""
+        """Listen for SIP (and talking reports), connect to the Key Distributor."""
         super().startService()  # type: ignore[no-untyped-call]
         try:
             self.focus.start()
         except CannotListenError:
             self._ready.fail(Failure())  # type: ignore[no-untyped-call]
             return
-        self._ready.watch(maybeDeferred(lambda: None))
+        if self.config.speakers is None:
+            self._ready.watch(maybeDeferred(lambda: None))
+            return
+        address, tls = self.config.speakers
+        listening = listen_for_speaker_reports(address.port, tls, self.focus.talking,
+                                               interface=address.host, reactor=self.reactor)
+        self._ready.watch(listening.addCallback(self._speakers_listening))
+
+    def _speakers_listening(self, port: IListeningPort) -> None:
+        self.speaker_port = port
+        bound = port.getHost()
+        _log.info("taking talking reports on {address}", address=str(bound))
 
     def when_ready(self) -> Deferred[None]:
         """Fires once SIP listens."""
@@ -256,6 +287,9 @@ class FocusServer(Service):
     def stopService(self) -> Deferred[Any]:
         """Hang up, unsubscribe everyone, disconnect."""
         super().stopService()  # type: ignore[no-untyped-call]
+        if self.speaker_port is not None:
+            self.speaker_port.stopListening()
+            self.speaker_port = None
         return self.focus.stop()
 
 

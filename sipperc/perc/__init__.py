@@ -18,7 +18,9 @@ carry them:
   DTLS relay, hop-by-hop keys only, forwarding with per-receiver re-encryption, RTCP
   termination and regeneration, NACK/PLI forwarding, loss detection, restart recovery;
 - the participant (``participant``, on Twisted in ``participant_endpoint``): the PERC
-  endpoint's keys and media, which the softphone and the B2BUA are built on.
+  endpoint's keys and media, which the softphone and the B2BUA are built on;
+- the talking reports from the Media Distributor to the SIP focus (``speaker_report``, on
+  Twisted in ``speaker_report_service``): endpoints by tls-id, no identity, no key.
 
 The servers themselves (processes, configuration, CLI) are in ``sipperc.apps``.
 

@@ -31,6 +31,16 @@ A user calling from two devices is one ``<user>`` with two ``<endpoint>`` elemen
 document lists only the endpoints that changed (``state="deleted"`` for one that left). A
 muted participant's media status is ``recvonly`` (it receives, does not send, §5.7.1.3).
 
+Talking. RFC 4575 has no element for who is talking; §5 lets a document carry elements of
+other namespaces, and a reader ignores those it does not know. sipperc puts one in the
+endpoint's ``<media>``, present while the Media Distributor hears that endpoint talk::
+
+    <media id="1"><type>audio</type><status>sendrecv</status>
+      <talking xmlns="urn:sipperc:params:xml:ns:conference-info-talking">true</talking></media>
+
+``true`` while talking, ``false`` (or absent) otherwise; a partial document carries it like
+any other change of the endpoint.
+
 :func:`render_conference_info` writes a document, :func:`parse_conference_info` reads one
 (:class:`ConferenceInfoError` naming what is wrong; a DOCTYPE is refused outright, so no
 entity expansion can happen), and :class:`ConferenceRoster` is the subscriber's merged view
@@ -44,6 +54,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 
 NAMESPACE = "urn:ietf:params:xml:ns:conference-info"
+TALKING_NAMESPACE = "urn:sipperc:params:xml:ns:conference-info-talking"
+"""The namespace of sipperc's ``<talking>`` extension element (RFC 4575 §5 extensibility)."""
+_TALKING = f"{{{TALKING_NAMESPACE}}}talking"
 CONTENT_TYPE = "application/conference-info+xml"
 EVENT_PACKAGE = "conference"
 _N = f"{{{NAMESPACE}}}"
@@ -74,6 +87,8 @@ class ConferenceEndpoint:
     media_status: str | None = None
     display_text: str | None = None
     state: DocumentState = DocumentState.FULL
+    talking: bool = False
+    """sipperc's extension: the Media Distributor hears this endpoint talk (module docs)."""
 
     @property
     def muted(self) -> bool:
@@ -93,6 +108,11 @@ class ConferenceUser:
     display_text: str | None = None
     endpoints: tuple[ConferenceEndpoint, ...] = ()
     state: DocumentState = DocumentState.FULL
+
+    @property
+    def talking(self) -> bool:
+        """True when one of the user's endpoints is talking (sipperc's extension)."""
+        return any(e.talking for e in self.endpoints)
 
     @property
     def muted(self) -> bool:
@@ -154,6 +174,9 @@ def render_conference_info(info: ConferenceInfo) -> bytes:
                     media = ET.SubElement(child, "media", {"id": "1"})
                     _text(media, "type", "audio")
                     _text(media, "status", endpoint.media_status)
+                    if endpoint.talking:
+                        ET.SubElement(media, "talking", {"xmlns": TALKING_NAMESPACE}).text = \
+                            "true"
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document
 
@@ -193,12 +216,15 @@ def parse_conference_info(data: bytes) -> ConferenceInfo:
             if not endpoint_entity:
                 raise ConferenceInfoError("an endpoint has no entity attribute (RFC 4575 "
                                           "§5.7)")
+            media = endpoint.find(f"{_N}media")
+            talking = None if media is None else media.findtext(_TALKING)
+            if talking not in (None, "true", "false", "1", "0"):
+                raise ConferenceInfoError(f"talking is {talking!r}, not a boolean")
             endpoints.append(ConferenceEndpoint(
                 endpoint_entity, _child_text(endpoint, "status"),
-                _child_text(endpoint, "joining-method"),
-                _child_text(endpoint.find(f"{_N}media"), "status"),
-                _child_text(endpoint, "display-text"),
-                _state(endpoint.get("state", "full"))))
+                _child_text(endpoint, "joining-method"), _child_text(media, "status"),
+                _child_text(endpoint, "display-text"), _state(endpoint.get("state", "full")),
+                talking=talking in ("true", "1")))
         users.append(ConferenceUser(
             entity=user_entity, display_text=_child_text(element, "display-text"),
             endpoints=tuple(endpoints), state=_state(element.get("state", "full"))))

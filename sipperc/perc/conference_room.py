@@ -136,6 +136,8 @@ class Member:
     state: MemberState
     joined_at: float
     muted: bool = False
+    talking: bool = False
+    """The Media Distributor reports this call's endpoint talking (RFC 4575 extension)."""
 
 
 @dataclass(slots=True)
@@ -280,7 +282,7 @@ class ConferenceRoom:
             status="connected" if member.state is MemberState.CONNECTED else "disconnected",
             joining_method="dialed-out" if member.dialled_out else "dialed-in",
             media_status="recvonly" if member.muted else "sendrecv",
-            display_text=member.display_name)
+            display_text=member.display_name, talking=member.talking)
 
     def user_change(self, member: Member, *, left: bool = False) -> ConferenceUser:
         """The partial ``<user>`` saying that ``member`` joined, changed, or left.

@@ -68,7 +68,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sipperc.dtls import DtlsAlertError, initial_client_hello
+from sipperc.dtls import DtlsAlertError, external_session_id, initial_client_hello
 from sipperc.media.reception import ReceptionStatistics, ntp_short
 from sipperc.perc.switching import (
     ConferenceStatistics,
@@ -83,6 +83,7 @@ from sipperc.perc.switching import (
     SsrcConflict,
     SwitchEvent,
     SwitchingConfig,
+    TalkingChanged,
 )
 from sipperc.perc.tunnel_messages import (
     EndpointDisconnect,
@@ -242,7 +243,22 @@ class FanOut:
                 marker=copy_marker if copy_marker != marker else None))
 
 
-DistributorEvent = ParticipantJoined | ParticipantLeft | RoomSwitchEvent
+@dataclass(frozen=True, slots=True)
+class SpeakerTalking:
+    """The endpoint whose ClientHello carried ``tls_id`` started or stopped talking.
+
+    The endpoint is named by its ``a=tls-id`` (RFC 8842; ``external_session_id``, RFC 8844
+    §4.3), which is public (it is in the endpoint's SDP) and which the focus knows: so the
+    focus can flag the right roster entry while the Media Distributor never learns a SIP
+    identity, and a NAT between them changes nothing.
+    """
+
+    room: str
+    tls_id: bytes
+    talking: bool
+
+
+DistributorEvent = ParticipantJoined | ParticipantLeft | RoomSwitchEvent | SpeakerTalking
 Output = Datagram | ToKeyDistributor | DistributorEvent | FanOut
 """What the core asks of the edge; a :class:`FanOut` only where ``lazy=True`` was asked."""
 
@@ -266,7 +282,7 @@ class DistributorStatistics:
 class _Endpoint:
     __slots__ = ("address", "association", "cname", "created_at", "hello_random", "inbound",
                  "joined", "last_sr", "name", "outbound", "port", "previous_inbound",
-                 "previous_until", "reception", "room", "superseded")
+                 "previous_until", "reception", "room", "superseded", "tls_id")
 
     def __init__(self, room: _Room, port: PortKey, address: Address, association: uuid.UUID,
                  now: float) -> None:
@@ -277,6 +293,8 @@ class _Endpoint:
         self.association = association
         self.superseded: uuid.UUID | None = None
         self.hello_random: bytes | None = None
+        self.tls_id: bytes | None = None
+        """The ``external_session_id`` of its last ClientHello (RFC 8844): its ``a=tls-id``."""
         self.inbound: HopByHopSession | None = None
         self.outbound: HopByHopSession | None = None
         self.previous_inbound: HopByHopSession | None = None
@@ -435,7 +453,7 @@ class MediaDistributor:
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> list[Output]:
-        """Silent endpoints, stalled handshakes, expired unbound keys, receiver reports."""
+        """Silent endpoints and talkers, stalled handshakes, expired unbound keys, reports."""
         outputs: list[Output] = []
         for room in self._rooms.values():
             for event in room.switch.handle_timer(now):
@@ -444,6 +462,8 @@ class MediaDistributor:
                     if endpoint is not None:
                         outputs += self._remove(endpoint, f"silent for {event.silent_for:.0f} s",
                                                 now, tell_key_distributor=True)
+                else:
+                    outputs += self._switch_event(room, event, now)
         for endpoint in [e for e in self._associations.values()
                          if e.inbound is None and now >= e.created_at + self.handshake_timeout]:
             outputs += self._remove(endpoint, "no keys after its DTLS handshake", now,
@@ -478,6 +498,7 @@ class MediaDistributor:
                 return []
             endpoint = _Endpoint(room, port, address, new_association_id(), now)
             endpoint.hello_random = hello.random
+            endpoint.tls_id = external_session_id(hello)
             room.endpoints[address] = endpoint
             self._associations[endpoint.association] = endpoint
         elif hello is not None and hello.random != endpoint.hello_random:
@@ -491,6 +512,7 @@ class MediaDistributor:
                 outputs += self._end_association(old)
             endpoint.association = new_association_id()
             endpoint.hello_random = hello.random
+            endpoint.tls_id = external_session_id(hello)
             endpoint.created_at = now
             self._associations[endpoint.association] = endpoint
         if not self._tunnel_up:
@@ -579,7 +601,7 @@ class MediaDistributor:
             endpoint.joined = False
             room.members.pop(endpoint.name, None)
             for event in room.switch.remove_participant(endpoint.name, now):
-                outputs.append(RoomSwitchEvent(room.config.room, event))
+                outputs += self._switch_event(room, event, now, endpoint)
             outputs.append(ParticipantLeft(room.config.room, endpoint.name, reason))
         endpoint.inbound = endpoint.outbound = endpoint.previous_inbound = None
         return outputs
@@ -650,7 +672,13 @@ class MediaDistributor:
             outputs += self._switch_event(room, event, now)
         return outputs
 
-    def _switch_event(self, room: _Room, event: SwitchEvent, now: float) -> list[Output]:
+    def _switch_event(self, room: _Room, event: SwitchEvent, now: float,
+                      leaving: _Endpoint | None = None) -> list[Output]:
+        if isinstance(event, TalkingChanged):
+            endpoint = leaving or room.members.get(event.participant)
+            if endpoint is None or endpoint.tls_id is None:
+                return []
+            return [SpeakerTalking(room.config.room, endpoint.tls_id, event.talking)]
         if isinstance(event, KeyframeNeeded):
             source = room.members.get(event.source)
             if source is None:
@@ -846,5 +874,6 @@ __all__ = [
     "ParticipantLeft",
     "RoomConfig",
     "RoomSwitchEvent",
+    "SpeakerTalking",
     "ToKeyDistributor",
 ]

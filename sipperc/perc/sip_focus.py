@@ -45,6 +45,11 @@ Conference state (RFC 4575): SUBSCRIBE to the conference URI with ``Event: confe
 full ``application/conference-info+xml`` document, then a partial one for each join, leave,
 lock and mute, each subscription numbering its own versions (§4.6).
 
+Talking: the Media Distributor reports which endpoints talk, each by the tls-id of its DTLS
+ClientHello (:mod:`sipperc.perc.speaker_report`); the focus finds the call it announced with
+that tls-id and sends a partial document with the endpoint's media marked ``<talking>``
+(sipperc's RFC 4575 extension element, :mod:`sipperc.perc.conference_info`).
+
 Moderators (identities configured per room) send a MESSAGE to the conference URI, or inside
 their call, whose text is one command: ``lock``, ``unlock`` or ``kick <sip-uri>``.
 """
@@ -581,6 +586,26 @@ class SipFocus:
             except RuntimeError as error:  # the subscription ended meanwhile
                 _log.debug("no NOTIFY: {error}", error=str(error))
                 self._watchers.pop(ref, None)
+
+    # -- talking (reports from the Media Distributor) ---------------------------------------------
+
+    def talking(self, room_name: str, tls_id: bytes, talking: bool) -> None:
+        """The endpoint that announced ``tls_id`` in ``room_name`` started or stopped talking.
+
+        Reports about calls the focus does not know (over, or another room's) are ignored.
+        """
+        for call in self._calls.values():
+            if call.room.settings.room != room_name or call.announced is None or \
+                    call.announced.tls_id != tls_id:
+                continue
+            if call.member.talking != talking:
+                call.member.talking = talking
+                if call.member.state is not MemberState.CONNECTED:
+                    return  # not in the roster yet: its first entry will say it
+                _log.debug("{participant} {state} talking", participant=call.member.identity,
+                           state="is" if talking else "stopped", conference=room_name)
+                self._roster_changed(call.room, call.room.user_change(call.member))
+            return
 
     # -- moderators -------------------------------------------------------------------------------
 

@@ -137,6 +137,19 @@ class SpeakersChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class TalkingChanged:
+    """``participant`` started or stopped talking, with the selection's hysteresis.
+
+    Talking starts after ``switch_delay`` seconds of speech (gaps up to ``max_packet_gap``)
+    and stops ``hangover`` seconds after the last speech, so a roster that shows it (RFC 4575
+    through the focus) does not flicker with every syllable.
+    """
+
+    participant: str
+    talking: bool
+
+
+@dataclass(frozen=True, slots=True)
 class KeyframeNeeded:
     """A video stream starts (again) towards ``receiver``: ask its source for a keyframe (PLI)."""
 
@@ -162,7 +175,7 @@ class EndpointSilent:
     silent_for: float
 
 
-SwitchEvent = SpeakersChanged | KeyframeNeeded | SsrcConflict | EndpointSilent
+SwitchEvent = SpeakersChanged | TalkingChanged | KeyframeNeeded | SsrcConflict | EndpointSilent
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +299,8 @@ class _Participant:
     speech_score: float = 0.0
     challenge_since: float | None = None
     challenge_last: float = 0.0
+    talking: bool = False
+    talk_since: float | None = None
     silent_reported: bool = False
     packets_in: int = 0
     octets_in: int = 0
@@ -354,12 +369,13 @@ class MediaSwitch:
         self._roster_changed()
         if not self._participants:
             self._next_check = None
+        events: list[SwitchEvent] = [TalkingChanged(participant, False)] if gone.talking else []
         if participant not in self._selected:
-            return []
+            return events
         before = tuple(self._selected)
         self._selected.remove(participant)
         self._fill_free_slots(now)
-        return [self._changed(before)]
+        return [*events, self._changed(before)]
 
     @property
     def participants(self) -> tuple[str, ...]:
@@ -447,13 +463,21 @@ class MediaSwitch:
         return self._next_check
 
     def handle_timer(self, now: float) -> list[SwitchEvent]:
-        """Report endpoints from which nothing arrived for ``silence_timeout`` (once each)."""
+        """Report silent endpoints and talkers who stopped.
+
+        An endpoint from which nothing arrived for ``silence_timeout`` is reported once
+        (:class:`EndpointSilent`); a talker without speech for ``hangover`` stops talking
+        (:class:`TalkingChanged`, within ``check_interval`` of it).
+        """
         if self._next_check is None or now < self._next_check:
             return []
         self._next_check = now + self.config.check_interval
         events: list[SwitchEvent] = []
         timeout = self.config.silence_timeout
         for participant in self._participants.values():
+            if participant.talking and not participant.speaking(now, self.config.hangover):
+                participant.talking = False
+                events.append(TalkingChanged(participant.name, False))
             silent_for = now - participant.last_heard
             if silent_for >= timeout and not participant.silent_reported:
                 participant.silent_reported = True
@@ -510,6 +534,8 @@ class MediaSwitch:
             sender.score_time = now
             sender.last_level = level
         if speech:
+            if not sender.talking:
+                self._start_talking(now, sender, events)
             sender.last_speech = now
             sender.speech_score = sender.score
         before = tuple(self._selected)
@@ -524,6 +550,18 @@ class MediaSwitch:
             sender.challenge_since = None
         if tuple(self._selected) != before:
             events.append(self._changed(before))
+
+    def _start_talking(self, now: float, sender: _Participant,
+                       events: list[SwitchEvent]) -> None:
+        """Speech from a participant not yet talking: talking once it lasted switch_delay."""
+        config = self.config
+        if sender.talk_since is None or sender.last_speech is None \
+                or now - sender.last_speech > config.max_packet_gap:
+            sender.talk_since = now
+        if now - sender.talk_since >= config.switch_delay:
+            sender.talking = True
+            sender.talk_since = None
+            events.append(TalkingChanged(sender.name, True))
 
     def _challenge(self, now: float, challenger: _Participant) -> None:
         """A speaking, unselected participant tries to take the weakest selected slot."""

@@ -148,3 +148,16 @@ class DistributorTests(ConferenceTestCase):
 
 class _Quiet(DatagramProtocol):
     """A stranger on the network: sends to the room port, keeps nothing."""
+
+
+def test_talking_reports_go_to_the_focus_when_configured(files):
+    servers, directory = files
+    assert load_distributor_config(servers.distributor_yaml(directory, 4740, 40000)).focus \
+        is None
+    path = servers.distributor_yaml(directory, 4740, 40000, speakers_port=4742)
+    config = load_distributor_config(path)
+    assert (config.focus.host, config.focus.port) == ("127.0.0.1", 4742)
+    assert config.focus_tls.trust.fingerprints == (servers.focus.fingerprint,)
+    path.write_text(path.read_text().replace("port: 4742", "port: 0"))
+    with pytest.raises(ConfigError, match=r"distributor.yaml:\d+: focus.port"):
+        load_distributor_config(path)

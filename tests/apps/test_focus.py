@@ -103,3 +103,16 @@ def test_digest_passwords_come_from_a_private_file(files):
     passwords.chmod(0o600)
     server = load_focus_config(path).settings.authentication
     assert server.realm == "conf.test"
+
+
+def test_talking_reports_are_taken_where_configured_from_the_named_peer(files):
+    servers, directory = files
+    assert load_focus_config(write(files)).speakers is None
+    path = focus_yaml(servers, directory, sip_port=5070, focus_port=4741, media_port=40000,
+                      speakers_port=4742)
+    address, tls = load_focus_config(path).speakers
+    assert (address.host, address.port) == ("127.0.0.1", 4742)
+    assert tls.trust.fingerprints == (servers.md.fingerprint,)
+    path.write_text(path.read_text().replace("  listen: {host: 127.0.0.1, port: 4742}\n", ""))
+    with pytest.raises(ConfigError, match=r"focus.yaml:\d+: media_distributors.listen"):
+        load_focus_config(path)

@@ -28,8 +28,11 @@ FOCUS_READY = "SIP focus listening"
 
 
 def focus_yaml(servers: Servers, directory: Path, *, sip_port: int, focus_port: int,
-               media_port: int, room_lines: str = "") -> Path:
-    """A focus configuration for the test room (extra room settings in ``room_lines``)."""
+               media_port: int, room_lines: str = "", speakers_port: int | None = None) -> Path:
+    """A focus configuration for the test room (extra room settings in ``room_lines``).
+
+    With ``speakers_port`` it takes the Media Distributor's talking reports there.
+    """
     path = directory / "focus.yaml"
     path.write_text(
         "sip:\n"
@@ -41,7 +44,12 @@ def focus_yaml(servers: Servers, directory: Path, *, sip_port: int, focus_port: 
         "    certificate: focus.pem\n"
         "    private_key: focus.key\n"
         f"    peer: {{fingerprints: ['{servers.kd_focus.fingerprint}']}}\n"
-        "announce_timeout: 5\n"
+        + ("" if speakers_port is None else
+           "media_distributors:\n"
+           f"  listen: {{host: 127.0.0.1, port: {speakers_port}}}\n"
+           "  tls:\n    certificate: focus.pem\n    private_key: focus.key\n"
+           f"    peer: {{fingerprints: ['{servers.md.fingerprint}']}}\n")
+        + "announce_timeout: 5\n"
         "codecs: [PCMU, telephone-event]\n"
         "rooms:\n"
         f"  {ROOM}:\n"
@@ -119,11 +127,12 @@ class SipConference:
         """UDP ports for the Media Distributor and the focus's SIP, and their configurations."""
         self.media_port = free_port(socket.SOCK_DGRAM)
         self.sip_port = free_port(socket.SOCK_DGRAM)
+        self.speakers_port = free_port()
         self.servers.distributor_yaml(self.directory, self.tunnel_port, self.media_port,
-                                      last_n=self.last_n)
+                                      last_n=self.last_n, speakers_port=self.speakers_port)
         focus_yaml(self.servers, self.directory, sip_port=self.sip_port,
                    focus_port=self.focus_port, media_port=self.media_port,
-                   room_lines=self.room_lines)
+                   room_lines=self.room_lines, speakers_port=self.speakers_port)
         self.uri = f"sip:{ROOM}@127.0.0.1:{self.sip_port}"
 
     @defer.inlineCallbacks

@@ -166,14 +166,26 @@ class PercSipModerationTests(TestCase):
             user = watcher.call.roster.state.user(entity)
             return user is not None and user.muted
 
+        def talking(entity):
+            user = watcher.call.roster.state.user(entity)
+            return user is not None and user.talking
+
+        # Talking (the Media Distributor's report, by tls-id, to the focus; RFC 4575 extension
+        # element): everyone plays a tone, so everyone talks; muted, Carol stops talking once
+        # the hangover passed, and the others still talk.
+        yield until(lambda: all(talking(f"sip:{n}@127.0.0.1") for n in ("alice", "carol",
+                                                                          "dave")), 10)
         carol.call.set_muted(True)
         yield until(lambda: muted("sip:carol@127.0.0.1"), 10)
+        yield until(lambda: not talking("sip:carol@127.0.0.1"), 10)
+        assert talking("sip:alice@127.0.0.1") and talking("sip:dave@127.0.0.1")
         yield wait(1.0)  # what was in flight and the receivers' concealment die away
         conference.clear()
         yield until(lambda: carol.hears(alice), 10)
         assert not alice.hears(carol)
         carol.call.set_muted(False)
         yield until(lambda: not muted("sip:carol@127.0.0.1"), 10)
+        yield until(lambda: talking("sip:carol@127.0.0.1"), 10)
         conference.clear()
         yield until(lambda: alice.hears(carol), 10)
 

@@ -92,6 +92,14 @@ class Servers:
         return MutualTLS(self.focus.credentials(), PeerTrust(fingerprints=(
             self.kd_focus.fingerprint,)))
 
+    def md_speakers_tls(self):
+        """The Media Distributor's side of the talking reports (its own certificate)."""
+        return MutualTLS(self.md.credentials(), PeerTrust(fingerprints=(self.focus.fingerprint,)))
+
+    def focus_speakers_tls(self):
+        """The focus's side of the talking reports."""
+        return MutualTLS(self.focus.credentials(), PeerTrust(fingerprints=(self.md.fingerprint,)))
+
     def write_files(self, directory):
         """Certificates, keys and a conference policy file, as an operator would have them."""
         directory.mkdir(parents=True, exist_ok=True)
@@ -131,7 +139,7 @@ class Servers:
         return path
 
     def distributor_yaml(self, directory, tunnel_port, media_port, *, last_n=5,
-                         statistics_interval=1):
+                         statistics_interval=1, speakers_port=None):
         path = directory / "distributor.yaml"
         path.write_text(
             f"key_distributor: {{host: 127.0.0.1, port: {tunnel_port}}}\n"
@@ -145,7 +153,11 @@ class Servers:
             f"    last_n: {last_n}\n"
             "rtcp_interval: 1\n"
             f"statistics_interval: {statistics_interval}\n"
-            "reconnect: {initial: 0.1, maximum: 0.5}\n")
+            "reconnect: {initial: 0.1, maximum: 0.5}\n"
+            + ("" if speakers_port is None else
+               f"focus:\n  host: 127.0.0.1\n  port: {speakers_port}\n"
+               "  tls:\n    certificate: md.pem\n    private_key: md.key\n"
+               f"    peer: {{fingerprints: ['{self.focus.fingerprint}']}}\n"))
         return path
 
     def policy(self, **changes):

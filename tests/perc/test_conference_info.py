@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sipperc.perc.conference_info import (
     NAMESPACE,
+    TALKING_NAMESPACE,
     ConferenceEndpoint,
     ConferenceInfo,
     ConferenceInfoError,
@@ -72,6 +73,25 @@ def test_the_xml_is_in_the_rfc_4575_namespace_with_version_and_state():
     assert "<user-count>2</user-count>" in text and "<locked>false</locked>" in text
 
 
+def test_talking_is_an_extension_element_in_the_endpoints_media():
+    talker = ConferenceUser(BOB.entity, "Bob", (ConferenceEndpoint(
+        BOB.endpoints[0].entity, media_status="sendrecv", talking=True),), DocumentState.PARTIAL)
+    change = ConferenceInfo(FULL.entity, 2, DocumentState.PARTIAL, users=(talker,))
+    text = render_conference_info(change).decode()
+    assert f'<talking xmlns="{TALKING_NAMESPACE}">true</talking></media>' in text
+    roster = ConferenceRoster()
+    roster.apply(FULL)
+    assert not roster.state.user(BOB.entity).talking
+    assert roster.apply(parse_conference_info(text.encode())) is RosterOutcome.APPLIED
+    assert roster.state.user(BOB.entity).talking
+    assert not roster.state.user(ALICE.entity).talking
+    # Not talking is no element at all: a reader that does not know it sees plain RFC 4575.
+    assert "talking" not in render_conference_info(FULL).decode()
+    # The same element in RFC 4575's own namespace is not ours: ignored.
+    foreign = text.replace(TALKING_NAMESPACE, NAMESPACE).encode()
+    assert not parse_conference_info(foreign).users[0].talking
+
+
 def test_the_rfc_example_is_read():
     info = parse_conference_info(RFC_EXAMPLE)
     assert (info.entity, info.version, info.state) == ("sips:conf233@example.com", 1,
@@ -96,6 +116,10 @@ def test_the_rfc_example_is_read():
      b"version='1' state='sometimes'/>", "state 'sometimes'"),
     (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><conference-info/>',
      "DOCTYPE"),
+    (b"<conference-info xmlns='urn:ietf:params:xml:ns:conference-info' entity='sip:a@b' "
+     b"version='1'><users><user entity='sip:u@b'><endpoint entity='sip:u@b'><media id='1'>"
+     b"<talking xmlns='" + TALKING_NAMESPACE.encode() + b"'>loudly</talking></media>"
+     b"</endpoint></user></users></conference-info>", "talking is 'loudly'"),
 ])
 def test_bad_documents_are_refused_naming_the_problem(document, problem):
     with pytest.raises(ConferenceInfoError, match=problem):

@@ -17,6 +17,7 @@ from sipperc.perc.media_distributor import (
     ParticipantLeft,
     RoomConfig,
     RoomSwitchEvent,
+    SpeakerTalking,
     ToKeyDistributor,
 )
 from sipperc.perc.switching import SpeakersChanged, SwitchingConfig
@@ -204,6 +205,20 @@ def test_only_the_last_n_speakers_are_forwarded_and_streams_stay_decodable():
     for peer in conference.peers.values():
         stats = peer.participant.statistics().media
         assert all(r.decode_errors == 0 for r in stats.receive)
+
+
+def test_talkers_are_reported_by_the_tls_id_of_their_client_hello():
+    conference = started("ab")
+    tls_ids = {name: peer.participant.session.local_tls_id
+               for name, peer in conference.peers.items()}
+    talking = [e for e in conference.md_events if isinstance(e, SpeakerTalking)]
+    assert {(e.tls_id, e.talking) for e in talking} == {(tls_ids["a"], True),
+                                                       (tls_ids["b"], True)}
+    assert {e.room for e in talking} == {ROOM}
+    conference.peers["a"].sending = False
+    conference.run(3.0)  # the hangover, then the next check
+    talking = [e for e in conference.md_events if isinstance(e, SpeakerTalking)]
+    assert talking[2:] == [SpeakerTalking(ROOM, tls_ids["a"], False)]
 
 
 def forwarded_names(selected, names):

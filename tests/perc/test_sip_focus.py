@@ -294,3 +294,27 @@ class SipFocusReferOutsideADialogTests(FocusCase):
         yield until(lambda: [e.status.status_code for e in moderator
                              if isinstance(e, ReferProgress)][-1:] == [200], 10)
         assert focus.statistics.dial_outs == 1
+
+
+class SipFocusTalkingTests(FocusCase):
+    """The Media Distributor's talking reports, mapped to calls by tls-id, in the roster."""
+
+    @inlineCallbacks
+    def test_a_report_flags_the_call_with_that_tls_id_and_only_it(self):
+        watcher = self.participant("watcher")
+        watcher.watch_roster(self.uri())
+        alice = self.participant("alice", ALICE)
+        yield alice.join(self.uri())
+        entity = "sip:alice@127.0.0.1"
+        yield until(lambda: watcher.roster.state.user(entity) is not None, 10)
+        version = watcher.roster.state.version
+        tls_id = alice.participant.session.local_tls_id
+        self.focus.talking(ROOM, b"x" * 24, True)  # nobody's: nothing sent
+        self.focus.talking("other-room", tls_id, True)  # not this room's: nothing sent
+        self.focus.talking(ROOM, tls_id, True)
+        yield until(lambda: watcher.roster.state.user(entity).talking, 10)
+        assert watcher.roster.state.version == version + 1  # one partial NOTIFY
+        self.focus.talking(ROOM, tls_id, True)  # no change, no NOTIFY
+        self.focus.talking(ROOM, tls_id, False)
+        yield until(lambda: not watcher.roster.state.user(entity).talking, 10)
+        assert watcher.roster.state.version == version + 2

@@ -13,6 +13,7 @@ from sipperc.perc.switching import (
     SpeakersChanged,
     SsrcConflict,
     SwitchingConfig,
+    TalkingChanged,
     UnknownParticipantError,
 )
 from sipperc.rtp import AudioLevel, ExtensionElement, HeaderExtension, RtpPacket, parse_rtp
@@ -160,7 +161,7 @@ def test_removing_a_speaker_gives_its_slot_to_the_loudest_other_speaker():
     assert conf.switch.selected == ("A", "B")
     events = conf.switch.remove_participant("A", conf.now)
     assert conf.switch.selected == ("B", "D")
-    assert events == [SpeakersChanged(("B", "D"), ("D",), ("A",))]
+    assert events == [TalkingChanged("A", False), SpeakersChanged(("B", "D"), ("D",), ("A",))]
     assert conf.switch.remove_participant("A", conf.now) == []
     assert "A" not in conf.switch.participants
 
@@ -363,3 +364,44 @@ def test_original_sequence_undoes_the_rewrite_for_nack_translation():
     assert conf.switch.original_sequence("C", a.ssrc, last) == (a.seq - 1) % 65536
     assert conf.switch.original_sequence("C", 0xDEAD, last) is None
     assert conf.switch.original_sequence("A", a.ssrc, last) is None  # never forwarded to A
+
+
+def talking_events(conf):
+    return [(e.participant, e.talking) for e in conf.events if isinstance(e, TalkingChanged)]
+
+
+def test_talking_starts_after_switch_delay_of_speech_and_ends_a_hangover_after_it():
+    config = SwitchingConfig(last_n=1, switch_delay=0.3, hangover=1.5, check_interval=0.1)
+    conf = Conference("AB", config)
+    conf.talk(0.2, {"A": LOUD, "B": SILENT})
+    assert talking_events(conf) == []  # a cough is not talking
+    conf.talk(0.2, {"A": LOUD, "B": SILENT})
+    assert talking_events(conf) == [("A", True)]
+    # B talks too, though it is not forwarded (last_n=1): talking is not the selection.
+    conf.talk(0.5, {"A": LOUD, "B": MEDIUM})
+    assert talking_events(conf) == [("A", True), ("B", True)]
+    assert conf.switch.selected == ("A",)
+    # A breath shorter than the hangover does not end it; silence longer does, once.
+    for _ in range(20):
+        conf.frame({"A": SILENT, "B": MEDIUM})
+        conf.events.extend(conf.switch.handle_timer(conf.now))
+    assert talking_events(conf)[2:] == []
+    for _ in range(80):
+        conf.frame({"A": SILENT, "B": MEDIUM})
+        conf.events.extend(conf.switch.handle_timer(conf.now))
+    assert talking_events(conf)[2:] == [("A", False)]
+
+
+def test_speech_with_gaps_longer_than_max_packet_gap_never_becomes_talking():
+    config = SwitchingConfig(switch_delay=0.3, max_packet_gap=0.2)
+    conf = Conference("A", config)
+    for _ in range(10):  # 20 ms of speech every 0.3 s: clicks, not talk
+        conf.frame({"A": LOUD})
+        conf.now += 0.28
+    assert talking_events(conf) == []
+
+
+def test_a_talker_who_leaves_stops_talking():
+    conf = Conference("AB", SwitchingConfig(switch_delay=0.1))
+    conf.talk(0.3, {"A": LOUD})
+    assert conf.switch.remove_participant("A", conf.now)[0] == TalkingChanged("A", False)
