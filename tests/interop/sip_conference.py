@@ -16,12 +16,16 @@ from sipperc.apps.server_process import ServerExitedError, ServerProcess, free_p
 from sipperc.dtls import Identity
 from sipperc.media.tone import ToneSource
 from sipperc.perc.participant_call import PCMU, TELEPHONE_EVENT, ParticipantCall
-from tests.media.audio_checks import tone_levels
-from tests.media.lossy_network import RecordingSink
-from tests.perc.conference import ROOM, ROOM_NAME, Servers, until
+from tests.perc.conference import (
+    FREQUENCIES,
+    RATE,
+    ROOM,
+    ROOM_NAME,
+    Servers,
+    ToneListener,
+    until,
+)
 
-RATE = 8000
-FREQUENCIES = (440.0, 620.0, 860.0, 1180.0, 1520.0, 1860.0, 2240.0)
 KD_READY = "listening for focus connections"
 MD_READY = "tunnel TLS established"
 FOCUS_READY = "SIP focus listening"
@@ -60,7 +64,7 @@ def focus_yaml(servers: Servers, directory: Path, *, sip_port: int, focus_port: 
 
 
 @dataclass
-class SipMember:
+class SipMember(ToneListener):
     """One participant joining over SIP, playing its own tone, recording every source."""
 
     name: str
@@ -76,28 +80,6 @@ class SipMember:
     @property
     def ssrc(self):
         return self.call.participant.ssrc
-
-    def sink_for(self, ssrc):
-        sink = self.sinks[ssrc] = RecordingSink(RATE)
-        return sink
-
-    def hears(self, other: SipMember, seconds=0.6) -> bool:
-        if other.participant is None:
-            return False
-        sink = self.sinks.get(other.ssrc)
-        if sink is None or not sink.frames:
-            return False
-        audio = sink.audio()[-int(seconds * RATE):]
-        if len(audio) < int(seconds * RATE):
-            return False
-        levels = tone_levels(audio, RATE, list(FREQUENCIES))
-        return (levels[other.frequency] > 1000
-                and max(v for f, v in levels.items() if f != other.frequency)
-                < levels[other.frequency] / 10)
-
-    def clear(self):
-        for sink in self.sinks.values():
-            sink.frames.clear()
 
 
 class SipConference:

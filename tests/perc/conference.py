@@ -167,8 +167,46 @@ class Servers:
         return ConferencePolicy(**values)
 
 
+class ToneListener:
+    """What a test member hears: a recording per source, and whether a source's tone is in it.
+
+    Members play a tone each (``frequency``); ``hears`` is how the proofs check that a stream
+    was decrypted and decoded as the right sender's.
+    """
+
+    sinks: dict
+
+    def sink_for(self, ssrc):
+        sink = self.sinks[ssrc] = RecordingSink(RATE)
+        return sink
+
+    def heard(self, ssrc, seconds=0.6):
+        """The last ``seconds`` of audio decoded from ``ssrc``."""
+        sink = self.sinks.get(ssrc)
+        if sink is None or not sink.frames:
+            return np.zeros(0, dtype=np.int16)
+        audio = sink.audio()
+        return audio[-int(seconds * RATE):]
+
+    def hears(self, other, seconds=0.6) -> bool:
+        """True if the recent audio from ``other`` is its tone (and not another's)."""
+        if other.participant is None:
+            return False
+        audio = self.heard(other.ssrc, seconds)
+        if len(audio) < int(seconds * RATE):
+            return False
+        levels = tone_levels(audio, RATE, list(FREQUENCIES))
+        return (levels[other.frequency] > 1000
+                and max(v for f, v in levels.items() if f != other.frequency)
+                < levels[other.frequency] / 10)
+
+    def clear(self):
+        for sink in self.sinks.values():
+            sink.frames.clear()
+
+
 @dataclass
-class Member:
+class Member(ToneListener):
     """One participant of the test conference."""
 
     name: str
@@ -184,32 +222,6 @@ class Member:
     @property
     def ssrc(self):
         return self.participant.ssrc
-
-    def sink_for(self, ssrc):
-        sink = self.sinks[ssrc] = RecordingSink(RATE)
-        return sink
-
-    def heard(self, ssrc, seconds=0.6):
-        """The last ``seconds`` of audio decoded from ``ssrc``."""
-        sink = self.sinks.get(ssrc)
-        if sink is None or not sink.frames:
-            return np.zeros(0, dtype=np.int16)
-        audio = sink.audio()
-        return audio[-int(seconds * RATE):]
-
-    def hears(self, other: Member, seconds=0.6) -> bool:
-        """True if the recent audio from ``other`` is its tone (and not another's)."""
-        audio = self.heard(other.ssrc, seconds)
-        if len(audio) < int(seconds * RATE):
-            return False
-        levels = tone_levels(audio, RATE, list(FREQUENCIES))
-        return (levels[other.frequency] > 1000
-                and max(v for f, v in levels.items() if f != other.frequency)
-                < levels[other.frequency] / 10)
-
-    def clear(self):
-        for sink in self.sinks.values():
-            sink.frames.clear()
 
 
 class Conference:
