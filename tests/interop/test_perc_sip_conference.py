@@ -34,19 +34,25 @@ def plain_phone(on_event):
                                    on_event=on_event, reactor=reactor)
 
 
-@pytest.mark.interop
-class PercSipConferenceTests(TestCase):
+class SipConferenceTestCase(TestCase):
+    """KD, MD and focus processes for each test, with ``room_lines`` added to the room."""
+
     timeout = 180
+    room_lines = ""
 
     def setUp(self):
         directory = Path(self.mktemp()).resolve()
         directory.mkdir(parents=True)
-        self.conference = SipConference(directory)
+        self.conference = SipConference(directory, room_lines=self.room_lines)
         self.addCleanup(self.conference.kd.kill)
         self.addCleanup(self.conference.md.kill)
         self.addCleanup(self.conference.focus.kill)
         self.addCleanup(self.conference.stop)
         return self.conference.start()
+
+
+@pytest.mark.interop
+class PercSipConferenceTests(SipConferenceTestCase):
 
     @inlineCallbacks
     def test_participants_join_over_sip_and_decrypt_each_other(self):
@@ -78,18 +84,8 @@ MODERATED = ('    pin: "2468"\n    pin_attempts: 2\n    max_participants: 3\n'
 
 
 @pytest.mark.interop
-class PercSipModerationTests(TestCase):
-    timeout = 180
-
-    def setUp(self):
-        directory = Path(self.mktemp()).resolve()
-        directory.mkdir(parents=True)
-        self.conference = SipConference(directory, room_lines=MODERATED)
-        self.addCleanup(self.conference.kd.kill)
-        self.addCleanup(self.conference.md.kill)
-        self.addCleanup(self.conference.focus.kill)
-        self.addCleanup(self.conference.stop)
-        return self.conference.start()
+class PercSipModerationTests(SipConferenceTestCase):
+    room_lines = MODERATED
 
     @inlineCallbacks
     def refused(self, name, uri):
@@ -221,18 +217,7 @@ def refer_status(member):
 
 
 @pytest.mark.interop
-class PercSipRestartAndDialOutTests(TestCase):
-    timeout = 180
-
-    def setUp(self):
-        directory = Path(self.mktemp()).resolve()
-        directory.mkdir(parents=True)
-        self.conference = SipConference(directory)
-        self.addCleanup(self.conference.kd.kill)
-        self.addCleanup(self.conference.md.kill)
-        self.addCleanup(self.conference.focus.kill)
-        self.addCleanup(self.conference.stop)
-        return self.conference.start()
+class PercSipRestartAndDialOutTests(SipConferenceTestCase):
 
     def spis(self):
         return {m.name: m.participant.spi for m in self.conference.in_call()}
