@@ -21,6 +21,7 @@ from sipperc.srtp.errors import AuthenticationError, MalformedPacketError
 from sipperc.srtp.key_derivation import SessionKeys
 from sipperc.srtp.profile import Profile
 from sipperc.srtp.session import (
+    SEQ_AND_SSRC,
     SIMPLE_HEADER_LENGTHS,
     SRTCP_E_FLAG,
     SrtpSession,
@@ -91,15 +92,19 @@ class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
         length = SIMPLE_HEADER_LENGTHS[rtp[0]] if rtp else 0
         if not length or len(rtp) < length:
             length = header_length(rtp)
-        ssrc = rtp[8:12]
-        stream = self._rtp_tx.get(ssrc) or self._new_rtp_tx(ssrc)
+        seq, ssrc = SEQ_AND_SSRC(rtp)
+        stream = self._rtp_tx.get(ssrc)
+        if stream is None:
+            stream = self._new_rtp_tx(ssrc)
         index = stream.highest + 1
-        if rtp[2] << 8 | rtp[3] == index & 0xFFFF != 0:
+        if seq == index & 0xFFFF != 0:
             stream.highest = index
         else:
-            index = stream.send_index(rtp[2] << 8 | rtp[3])
-        self._tx_iv((stream.nonce_base ^ index << 16).to_bytes(16))
-        out = rtp[:length] + self._tx_crypt(rtp[length:])
+            index = stream.send_index(seq)
+        # Instance attributes called through locals: see AeadSession._rtp_encrypt.
+        set_iv, crypt = self._tx_iv, self._tx_crypt
+        set_iv((stream.nonce_base ^ index << 16).to_bytes(16))
+        out = rtp[:length] + crypt(rtp[length:])
         mac = self._tx_mac.copy()
         mac.update(out + (index >> 16).to_bytes(4))  # one concatenation costs less than a call
         return out + mac.finalize()[:self._rtp_tag_length]
@@ -111,14 +116,15 @@ class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
         if not length or len(srtp) < length + self._rtp_tag_length:
             length = header_length(srtp, self._rtp_tag_length)
         end = len(srtp) - self._rtp_tag_length
-        stream = self._rtp_rx.get(srtp[8:12])
+        seq, ssrc = SEQ_AND_SSRC(srtp)
+        stream = self._rtp_rx.get(ssrc)
         if stream is None:
             # This class's unprotect for a new SSRC, not the MKI layer's (see MkiSession).
             return self._unprotect_unknown(srtp, AesCmHmacSession.unprotect)
         index = stream.highest + 1
-        in_order = srtp[2] << 8 | srtp[3] == index & 0xFFFF
+        in_order = seq == index & 0xFFFF
         if not in_order:
-            index = stream.receive_index(srtp[2] << 8 | srtp[3])
+            index = stream.receive_index(seq)
         mac = self._rx_mac.copy()
         mac.update(srtp[:end] + (index >> 16).to_bytes(4))
         if not compare_digest(mac.finalize()[:self._rtp_tag_length], srtp[end:]):
@@ -128,8 +134,9 @@ class AesCmHmacSession(SrtpSession, profiles=(Profile.AES_CM_128_HMAC_SHA1_80,
             stream.highest = index
         else:
             stream.accept(index)
-        self._rx_iv((stream.nonce_base ^ index << 16).to_bytes(16))
-        return srtp[:length] + self._rx_crypt(srtp[length:end])
+        set_iv, crypt = self._rx_iv, self._rx_crypt
+        set_iv((stream.nonce_base ^ index << 16).to_bytes(16))
+        return srtp[:length] + crypt(srtp[length:end])
 
     def protect_rtcp(self, rtcp: bytes) -> bytes:
         """Protect one compound RTCP packet (RFC 3711 §3.4)."""

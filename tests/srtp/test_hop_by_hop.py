@@ -197,6 +197,14 @@ def test_a_distributor_without_inner_keys_recovers_no_payload_byte():
         outer_as_inner.unprotect(rtp(6)[:12] + e2e)
 
 
+def forge(header: bytes, plaintext: bytes, original: tuple[int, int, bool]) -> RelayedPacket:
+    """A RelayedPacket no receive made: what a distributor lying past the API would send."""
+    packet = object.__new__(RelayedPacket)
+    packet._header, packet._ssrc, packet._seq = header, header[8:12], header[2] << 8 | header[3]
+    packet._plaintext, packet._original, packet.ekt_field = plaintext, original, b""
+    return packet
+
+
 @pytest.mark.parametrize("tamper", ["timestamp", "ssrc", "csrc", "padding_bit", "e2e", "inner_tag",
                                     "ohb_seq", "ohb_pt", "ohb_marker"])
 def test_a_lying_distributor_is_caught_by_the_inner_check(tamper):
@@ -224,8 +232,7 @@ def test_a_lying_distributor_is_caught_by_the_inner_check(tamper):
     else:
         original = (original[0], original[1], True)
     # The forged packet's OHB (one byte here) is replaced by one recording ``original``.
-    forged = RelayedPacket(bytes(header), bytes(header[8:12]), bytes(e2e) + b"\x00", original,
-                           b"")
+    forged = forge(bytes(header), bytes(e2e) + b"\x00", original)
     receiver = conference.receivers["B"]
     if tamper == "ssrc":
         receiver.set_receiver_key(SSRC ^ 1, conference.inner_key, conference.inner_salt)
