@@ -112,9 +112,10 @@ class AeadSession(SrtpSession, profiles=(Profile.AEAD_AES_128_GCM, Profile.AEAD_
         """
         index = stream.receive_index(srtp[2] << 8 | srtp[3])
         header = srtp[:length]
+        decrypt = self._rtp_decrypt  # see _rtp_encrypt
         try:
-            return header, self._rtp_decrypt((stream.nonce_base ^ index).to_bytes(12),
-                                             srtp[length:end], header), index
+            return header, decrypt((stream.nonce_base ^ index).to_bytes(12), srtp[length:end],
+                                   header), index
         except InvalidTag:
             raise self._tag_failure(srtp, index) from None
 

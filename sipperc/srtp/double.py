@@ -204,11 +204,12 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
             # hop-by-hop keys restart the outer one (then the inner one is ahead by whole
             # ROCs); SSRC << 48 is what the outer nonce base holds besides the outer salt.
             inner_index = index + self._inner_offset.get(ssrc, 0) if self._inner_offset else index
-            plaintext = inner.encrypt(
+            inner_encrypt = inner.encrypt  # see AeadSession._rtp_encrypt
+            plaintext = inner_encrypt(
                 (inner.salt ^ stream.nonce_base ^ self._rtp_tx_salt ^ inner_index).to_bytes(12),
                 rtp[length:], synthetic_header(rtp, length)) + b"\x00"
-        return header + self._rtp_encrypt((stream.nonce_base ^ index).to_bytes(12), plaintext,
-                                          header)
+        encrypt = self._rtp_encrypt
+        return header + encrypt((stream.nonce_base ^ index).to_bytes(12), plaintext, header)
 
     def unprotect(self, srtp: bytes, *, repair: bool = False,
                   inner_roc: int | None = None) -> bytes:
@@ -261,8 +262,9 @@ class DoubleSrtpSession(AeadSession, profiles=(Profile.DOUBLE_AEAD_AES_128_GCM_A
         try:
             if inner_index <= inner.highest:
                 inner.check(inner_index)
-            payload = key.decrypt((key.salt ^ ssrc_part ^ inner_index).to_bytes(12),
-                                  ciphertext, synthetic)
+            decrypt = key.decrypt  # see AeadSession._rtp_encrypt
+            payload = decrypt((key.salt ^ ssrc_part ^ inner_index).to_bytes(12), ciphertext,
+                              synthetic)
         except (InvalidTag, ReplayError) as failure:
             retried = self._inner_retry(receiver, ssrc_part, inner_index, ciphertext, synthetic,
                                         retry_roc=inner_roc is None)
