@@ -5,7 +5,8 @@ answered (after ringing for --answer-after seconds), or refused with --reply COD
 --echo-media whatever the caller says comes back (RTP decoded and encoded again, SDES-SRTP
 when the caller offers it). OPTIONS are answered 200 with our capabilities. Each call is
 logged in one line when it ends: call-id, from, to, outcome, status, duration, codec.
-The responder runs until interrupted (Ctrl-C or SIGTERM), hanging up calls still up.
+The responder runs until interrupted (Ctrl-C or SIGTERM); calls still in progress then end at
+once (BYE, or 503 before the answer), each with its record (outcome=shutdown).
 """
 
 from __future__ import annotations
@@ -55,11 +56,20 @@ examples:
   sipperc --log-format json responder --listen udp:127.0.0.1:5070
       one JSON object per call record, for scripts
 
-call records (one line per call when it ends):
+call records: exactly one line per call (per INVITE that started one), when it ends:
   call ended call_id=... from=sip:alice@... to=sip:... outcome=remote-bye status=None
   duration=3.004 codec=PCMU/8000 media=rtp transport=udp:127.0.0.1:40210
-  outcome is one of answered calls' local-bye/remote-bye/session-expired/timeout, or
-  declined/cancelled/rejected/media-failed for calls never answered.
+  outcome, for calls answered: remote-bye (the caller hung up), timeout (no ACK for our
+  200 within 32 s, or no answer to a request of ours: we sent BYE), session-expired (no
+  session refresh, RFC 4028), dialog-gone (the caller answered 481), media-failed (no usable
+  SDP); for calls never answered: declined (refused: --reply, or an INVITE we cannot take;
+  status says with what), cancelled (the caller gave up: status=487), timeout (no PRACK
+  for our reliable 180, status=500, or the INVITE's Expires passed, status=487).
+  duration: seconds from the caller's ACK to the end (0 for a call never confirmed).
+  stopping (Ctrl-C or SIGTERM) ends every call in progress at once, and writes its record
+  before the responder exits, with outcome=shutdown: a call answered gets our BYE (even if
+  its ACK has not come yet; duration up to the stop), a call not answered yet gets 503
+  (status=503, duration 0).
 """
 
 
@@ -212,14 +222,16 @@ class Responder:
         )
 
     def hang_up_all(self) -> None:
-        """End every call still up (shutdown): BYE, CANCEL's answer or a refusal."""
-        agent = self.agent
-        if agent is None:
-            return
-        for ref, call in list(self.calls.items()):
+        """End every call in progress now (we are stopping): each writes its record at once.
+
+        Answered calls get BYE, even those whose ACK has not come yet; calls not answered yet
+        get 503 (:meth:`TwistedUserAgent.shutdown`). Their records say ``outcome=shutdown``.
+        """
+        for call in self.calls.values():
             if call.pending is not None and call.pending.active():
                 call.pending.cancel()
-            agent.hangup(ref)
+        if self.agent is not None:
+            self.agent.shutdown()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -216,7 +216,8 @@ class InviteSessionInput(enum.Enum):
     SEND_FAILURE = "send-failure"
     BYE = "bye"
     ACK_TIMEOUT = "ack-timeout"
-    """No ACK for our 2xx within 64*T1 (§13.3.1.4: end the session with BYE)."""
+    """No ACK for our 2xx within 64*T1 (§13.3.1.4: end the session with BYE), or no time left
+    to wait for it: the user agent is stopping (:meth:`InviteSession.shutdown`)."""
     DIALOG_GONE = "dialog-gone"
     """481 to a request inside the dialog: the peer has no such dialog (§12.2.1.2)."""
 
@@ -1470,6 +1471,35 @@ class InviteSession:
             self._bye_wanted = reason  # §15: the BYE follows the ACK, or its timeout
             return []
         return self._send_bye(now, reason, None)
+
+    def shutdown(self, now: float) -> list[SessionAction]:
+        """End the call at once because the user agent is stopping: CallEnded (SHUTDOWN) now.
+
+        :meth:`hangup` may wait for the peer; a stopping user agent cannot, so every call that
+        has not ended yet ends here, with one CallEnded, whatever it was waiting for:
+
+        - answered, our 2xx still waiting for its ACK: the BYE goes now (§15 would hold it
+          until the ACK or 64*T1, which a stopping UA never sees; the 2xx confirmed the
+          caller's dialog, so it takes the BYE);
+        - answered and confirmed: BYE;
+        - incoming, not answered yet (ringing, waiting for a PRACK): 503 Service Unavailable
+          (§21.5.4: the caller may try another server);
+        - outgoing, not answered yet: CANCEL (or its wait for a provisional response, §9.1);
+          the call ends without waiting for the 487.
+        """
+        if self.ended is not None:
+            return []
+        state = self.state
+        if self.role is Role.UAC and state in (_St.CALLING, _St.EARLY):
+            return [*self.cancel(now), *self._end(EndReason.SHUTDOWN, None, now)]
+        if self.role is Role.UAS and state in (_St.INCOMING, _St.EARLY):
+            self._advance(_In.SEND_FAILURE)
+            return self._finish_refused(503, None, (), EndReason.SHUTDOWN, now)
+        if state is _St.CONNECTING:
+            return self._send_bye(now, EndReason.SHUTDOWN, None, _In.ACK_TIMEOUT)
+        if state is _St.CONFIRMED:
+            return self._send_bye(now, EndReason.SHUTDOWN, None)
+        return self._end(EndReason.SHUTDOWN, None, now)  # CANCELLING: no 487 to wait for
 
     def _send_bye(self, now: float, reason: EndReason, status: int | None,
                   event: InviteSessionInput = _In.BYE) -> list[SessionAction]:

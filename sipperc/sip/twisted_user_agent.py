@@ -142,6 +142,10 @@ class TwistedUserAgent:
         """End a call: CANCEL, reject or BYE as its state needs."""
         self._run(self.ua.hangup(call, self._now()))
 
+    def shutdown(self) -> None:
+        """End every call at once, before :meth:`stop` (see :meth:`UserAgent.shutdown`)."""
+        self._run(self.ua.shutdown(self._now()))
+
     def reinvite(self, call: CallRef, *, offer: bool = True) -> None:
         """Re-INVITE with the engine's current offer."""
         self._run(self.ua.reinvite(call, self._now(), offer=offer))

@@ -882,6 +882,18 @@ class UserAgent:
             return []
         return self._apply(session, session.hangup(now), now)
 
+    def shutdown(self, now: float) -> list[object]:
+        """End every call still in progress because we are stopping, each with its CallEnded.
+
+        :meth:`InviteSession.shutdown` says what each call gets (BYE, 503, CANCEL): nothing
+        is waited for, so an application writing one record per call from CallEnded has them
+        all before it closes its sockets. Subscriptions are left as they are.
+        """
+        out: list[object] = []
+        for session in list(self._sessions.values()):
+            out.extend(self._apply(session, session.shutdown(now), now))
+        return out
+
     def reinvite(self, call: CallRef, now: float, *, offer: bool = True) -> list[object]:
         """Send a re-INVITE with the engine's current offer (§14)."""
         session = self.session(call)

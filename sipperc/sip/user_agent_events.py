@@ -91,6 +91,9 @@ class EndReason(enum.Enum):
     """The offer/answer exchange failed (no common codec, a broken answer...)."""
     REPLACED = "replaced"
     """An INVITE with Replaces took this call's place (RFC 3891 §3)."""
+    SHUTDOWN = "shutdown"
+    """The user agent stopped with the call in progress (``UserAgent.shutdown``): an answered
+    call got our BYE, an incoming one not answered yet our 503, an outgoing one our CANCEL."""
 
 
 @dataclass(frozen=True, slots=True)

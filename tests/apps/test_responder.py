@@ -100,6 +100,25 @@ class ResponderTests(unittest.TestCase):
         ended = events.wait(CallEnded)
         responder.hang_up_all()
         assert (yield ended).reason is EndReason.REMOTE_BYE
+        (record,) = [r for r in self.records if r["log_format"] == "call ended"]
+        assert record["outcome"] == "shutdown" and record["status"] is None
+        assert responder.calls == {}
+
+    @defer.inlineCallbacks
+    def test_shutdown_refuses_calls_still_ringing_with_503_and_records_them(self):
+        responder, uri = self.responder(answer_after=30)
+        alice, events = plain_agent(self)
+        ringing = events.wait(CallProgress)
+        alice.invite(uri)
+        while (yield ringing).status_code != 180:
+            ringing = events.wait(CallProgress)
+        ended = events.wait(CallEnded)
+        responder.hang_up_all()
+        event = yield ended
+        assert event.reason is EndReason.REJECTED and event.status_code == 503
+        (record,) = [r for r in self.records if r["log_format"] == "call ended"]
+        assert (record["outcome"], record["status"], record["duration"]) == ("shutdown", 503, 0)
+        assert not [c for c in reactor.getDelayedCalls() if c.func == responder._decide]
 
     @defer.inlineCallbacks
     def test_echo_media_sends_the_callers_audio_back(self):

@@ -46,6 +46,7 @@ class ResponderProcess:
         self.records: list[dict[str, object]] = []
         self.lines: list[dict[str, object]] = []
         self._buffer = b""
+        self._stopped = False
         deadline = time.monotonic() + 30
         while len(self.addresses) < len(transports):
             if time.monotonic() > deadline or self.process.poll() is not None:
@@ -93,7 +94,10 @@ class ResponderProcess:
         return self.records
 
     def stop(self) -> int:
-        """SIGTERM; the exit status (read everything it logged on the way)."""
+        """SIGTERM; the exit status (read everything it logged on the way). Once is enough."""
+        if self._stopped:
+            return self.process.returncode
+        self._stopped = True
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
@@ -140,7 +144,11 @@ def sipp(*args: str, timeout: float = 60.0, cwd: Path | None = None) -> SippRun:
 
 
 class SippServer:
-    """SIPp running a UAS scenario in the background, until :meth:`finish`."""
+    """SIPp running a scenario in the background, until :meth:`finish`.
+
+    A UAS scenario waiting for calls, or a UAC one the test plays something against while it
+    runs (stopping the responder it calls).
+    """
 
     def __init__(self, *args: str, directory: Path) -> None:
         assert SIPP is not None

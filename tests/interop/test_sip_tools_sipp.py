@@ -9,6 +9,8 @@ reported (the responder's call records, the call command's exit status and progr
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.interop.sip_tools import (
@@ -66,6 +68,26 @@ def test_call_reaches_sipp_uas(transport):
     assert call.progress[1].startswith("answered (200 OK) codec=PCMU/8000")
     assert call.progress[2].startswith("ended: local-bye after 0.5")
     assert finished.code == 0, finished.output[-2000:]
+
+
+def test_a_call_still_waiting_for_its_ack_when_the_responder_stops_gets_bye_and_a_record():
+    # How sip_cps lost call records: under load the responder's socket dropped a caller's ACK
+    # and BYE, SIPp took our 2xx retransmission for the 200 to its BYE (so counted the call
+    # successful), and the responder was stopped within the 64*T1 it waits for the ACK: the
+    # BYE it meant to send after the ACK never went, and the call had no record.
+    responder = ResponderProcess(transports=("udp",))
+    try:
+        with SippServer("-sf", str(SCENARIOS / "uac_ack_lost.xml"),
+                        f"127.0.0.1:{responder.port()}", "-m", "1",
+                        directory=SCENARIOS) as caller:
+            time.sleep(1.5)  # the INVITE is answered at once; the 200 is retransmitted
+            assert responder.stop() == 0
+            finished = caller.finish()
+    finally:
+        responder.stop()
+    assert finished.code == 0, finished.output[-3000:]  # our BYE came, SIPp answered it 200
+    assert [(r["outcome"], r["status"], r["duration"]) for r in responder.records] == \
+        [("shutdown", None, 0.0)]
 
 
 # --- scenario files against the responder (it rings for a second, then answers) ------------

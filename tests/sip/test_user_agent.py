@@ -222,6 +222,72 @@ def test_lost_ack_is_recovered_by_the_2xx_retransmission():
     assert bob.of(CallAnswered) and len(alice.of(CallAnswered)) == 1
 
 
+def lose(endpoint, *methods):
+    """A drop predicate: ``endpoint``'s requests of these methods never arrive."""
+    return lambda source, m: (source == endpoint.address and isinstance(m, Request)
+                              and m.method in methods)
+
+
+def test_a_call_whose_ack_and_bye_never_arrive_ends_after_64_t1_with_one_record():
+    # What an overloaded callee sees when its socket drops the caller's ACK and BYE, and the
+    # caller (as SIPp does) takes our 2xx retransmission for the 200 to its BYE and leaves.
+    net, alice, bob = client_and_server()
+    net.drop = lose(alice, "ACK", "BYE")
+    call = alice.run("invite", bob.uri)
+    bob.run("answer", bob.last(IncomingCall).call)
+    alice.run("hangup", call)
+    net.advance(31.0)
+    assert not bob.of(CallEnded) and bob.ua.calls  # still retransmitting the 200
+    net.advance(33.0)  # §13.3.1.4: no ACK in 64*T1: BYE, and the call is over
+    assert ended(bob).reason is EndReason.TIMEOUT and ended(bob).answered is None
+    net.advance(100.0)
+    assert len(bob.of(CallEnded)) == 1 and leftovers(bob.ua) == {}
+
+
+def shut_down(endpoint):
+    endpoint.process(endpoint.ua.shutdown(endpoint.network.now))
+    endpoint.network.flush()
+
+
+def test_shutdown_ends_every_incoming_call_at_once_with_one_record_each():
+    net, alice, bob = client_and_server()
+    call_up(net, alice, bob)  # confirmed
+    net.drop = lose(alice, "ACK")
+    alice.run("invite", bob.uri)
+    bob.run("answer", bob.last(IncomingCall).call)  # our 200 waits for its ACK
+    net.drop = None
+    alice.run("invite", bob.uri)
+    bob.run("ringing", bob.last(IncomingCall).call)
+    alice.run("invite", bob.uri)  # nothing sent yet
+    shut_down(bob)
+    assert [(e.reason, e.status_code) for e in bob.of(CallEnded)] == \
+        [(EndReason.SHUTDOWN, None)] * 2 + [(EndReason.SHUTDOWN, 503)] * 2
+    assert bob.ua.calls == ()
+    # The BYE goes even where the ACK never came (§15's wait is for a UA that stays).
+    assert net.trace("bob")[-4:] == ["BYE", "BYE", 503, 503]
+    assert sorted((e.reason.value, e.status_code) for e in alice.of(CallEnded)) == \
+        [("rejected", 503)] * 2 + [("remote-bye", None)] * 2
+    shut_down(bob)  # a second time: nothing left to end
+    net.advance(100.0)
+    assert len(bob.of(CallEnded)) == 4 and leftovers(bob.ua) == {}
+
+
+def test_shutdown_ends_outgoing_calls_without_waiting_for_the_487():
+    net, alice, bob = client_and_server()
+    ringing = alice.run("invite", bob.uri)
+    bob.run("ringing", bob.last(IncomingCall).call)
+    net.hold = lambda source, m: True
+    silent = alice.run("invite", bob.uri)  # no answer of any kind yet
+    net.hold = None
+    shut_down(alice)
+    assert [(e.call, e.reason) for e in alice.of(CallEnded)] == \
+        [(ringing, EndReason.SHUTDOWN), (silent, EndReason.SHUTDOWN)]
+    net.release()  # the second INVITE arrives; its CANCEL follows bob's 100 Trying (§9.1)
+    net.advance(40.0)
+    assert [e.reason for e in bob.of(CallEnded)] == [EndReason.CANCELLED] * 2
+    assert len(alice.of(CallEnded)) == 2 and leftovers(alice.ua) == {}
+
+
 def test_bye_to_an_unknown_dialog_gets_481():
     net, alice, bob = client_and_server()
     call, _ = call_up(net, alice, bob)
