@@ -12,13 +12,23 @@ failed is tried once. The reference is SIPp's own ``uas`` driven by the same ``u
 same rates, each right after ours, so both see the same machine.
 
 Printed per rate: what held, retransmissions SIPp needed, the responder's CPU time per call
-(from /proc), the records it logged, and the load average (the machine is shared: run it a
-few times, and compare our line with the reference line of the same run).
+(from /proc), and the load average (the machine is shared: run it a few times, and compare our
+line with the reference line of the same run).
+
+Then the call records, once the responder has stopped (SIGTERM: calls still in progress end
+and write theirs): every call SIPp placed must have exactly one, found by its Call-ID (SIPp's
+``NUMBER-PID@HOST``, so each record counts for the run that placed the call, whenever it was
+written). SIPp's count of successful calls cannot stand in for them: when an overloaded
+responder's socket drops a call's ACK and BYE, SIPp takes our 200 retransmission for the 200
+to its BYE and counts the call successful, while the responder waits 64*T1 (32 s) for the ACK
+and then ends it with BYE (outcome=timeout): records written long after that run. The outcomes
+are printed per rate; the benchmark exits 1 when records and calls differ.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import re
@@ -51,8 +61,8 @@ class Run:
     failed: int
     achieved: float
     retransmissions: int
+    sipp_pid: int
     cpu_per_call: float | None = None
-    records: int | None = None
 
     @property
     def held(self) -> bool:
@@ -90,12 +100,17 @@ def run_uac(port: int, rate: int, seconds: int) -> Run:
                "-p", str(free_port()), "-r", str(rate), "-m", str(calls), "-d", "0",
                "-nostdin", "-timeout", f"{seconds + 60}s", "-timeout_error",
                "-max_socket", "1000"]
-    result = subprocess.run(command, capture_output=True, env=ENV, check=False,
-                            timeout=seconds + 90)
-    output = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=ENV) as process:
+        try:
+            out, err = process.communicate(timeout=seconds + 90)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+    output = out.decode(errors="replace") + err.decode(errors="replace")
     successful = _counter(output, "Successful call")
-    return Run(rate, calls, result.returncode, successful, _counter(output, "Failed call"),
-               _call_rate(output), _retransmissions(output))
+    return Run(rate, calls, process.returncode, successful, _counter(output, "Failed call"),
+               _call_rate(output), _retransmissions(output), process.pid)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -123,20 +138,31 @@ class Responder:
                 if '"responder ready"' in line:
                     self.port = int(json.loads(line)["address"].rsplit(":", 1)[1])
 
-    def records(self) -> int:
-        """Call records logged so far (each ended with the caller's BYE)."""
-        text = self.log.read_text()
-        return text.count('"message": "call ended"')
+    def records(self) -> dict[int, list[tuple[str, str]]]:
+        """The call records logged, by the pid of the SIPp that placed the call.
+
+        Each is (Call-ID, outcome); SIPp's Call-IDs are ``NUMBER-PID@HOST``.
+        """
+        found: dict[int, list[tuple[str, str]]] = collections.defaultdict(list)
+        for line in self.log.read_text().splitlines():
+            if '"call ended"' not in line:
+                continue
+            record = json.loads(line)
+            if record.get("message") != "call ended":
+                continue
+            call_id = str(record["call_id"])
+            pid = call_id.partition("@")[0].rpartition("-")[2]
+            found[int(pid) if pid.isdigit() else 0].append((call_id, str(record["outcome"])))
+        return found
 
     def run(self, rate: int, seconds: int) -> Run:
-        """One uac run, with our CPU time per call and the records it logged."""
-        before_cpu, before_records = _cpu_seconds(self.process.pid), self.records()
+        """One uac run, with our CPU time per call."""
+        before_cpu = _cpu_seconds(self.process.pid)
         run = run_uac(self.port, rate, seconds)
-        time.sleep(0.5)  # the last records reach the log
+        time.sleep(0.5)  # what SIPp sent last is handled (its CPU time counts)
         cpu = _cpu_seconds(self.process.pid) - before_cpu
-        records = self.records() - before_records
         return Run(run.rate, run.calls, run.code, run.successful, run.failed, run.achieved,
-                   run.retransmissions, cpu / max(run.successful, 1), records)
+                   run.retransmissions, run.sipp_pid, cpu / max(run.successful, 1))
 
     def stop(self) -> int:
         """SIGTERM; its exit status."""
@@ -171,8 +197,19 @@ def describe(name: str, run: Run) -> str:
     line = (f"  {name:<9} {run.rate:5d}/s {verdict} ok={run.successful} failed={run.failed} "
             f"achieved={run.achieved:.0f}/s retrans={run.retransmissions}")
     if run.cpu_per_call is not None:
-        line += f" cpu={1e3 * run.cpu_per_call:.2f} ms/call records={run.records}"
+        line += f" cpu={1e3 * run.cpu_per_call:.2f} ms/call"
     return line
+
+
+def account(run: Run, records: list[tuple[str, str]]) -> tuple[bool, str]:
+    """Whether each call of ``run`` has exactly one record, and the line saying so."""
+    distinct = len({call_id for call_id, _ in records})
+    exact = len(records) == distinct == run.calls
+    outcomes = collections.Counter(outcome for _, outcome in records)
+    detail = " ".join(f"{name}={count}" for name, count in outcomes.most_common())
+    verdict = "exact " if exact else "WRONG "
+    return exact, (f"  {run.rate:5d}/s {verdict} records={len(records)} calls={run.calls} "
+                   f"distinct={distinct}  {detail}")
 
 
 def load() -> str:
@@ -221,6 +258,13 @@ def main() -> None:
             code = responder.stop()
             if uas is not None:
                 uas.stop()
+        records = responder.records()
+    print("call records (by SIPp's Call-ID, after the responder stopped):")
+    exact = True
+    for run in ours:
+        fine, line = account(run, records.get(run.sipp_pid, []))
+        exact = exact and fine
+        print(line)
     best = max((r.rate for r in ours if r.held), default=0)
     print(f"sipperc responder: {best} calls/s sustained for {args.seconds} s with 0 failed "
           f"calls (responder exit status {code})")
@@ -230,6 +274,9 @@ def main() -> None:
         best_ref = max(held, default=0)
         upto = "" if failed else " (held every rate tried: its ceiling is higher)"
         print(f"reference SIPp uas: {best_ref} calls/s at the same rates{upto}")
+    if not exact:
+        print("call records do not match the calls placed (one record per call expected)")
+        sys.exit(1)
 
 
 if __name__ == "__main__":
