@@ -637,15 +637,13 @@ class MediaDistributor:
         config = room.config
         level = voice = None
         if config.audio_level_id is not None:
-            extension = relayed.extension
-            if extension is not None:
-                try:
-                    found = find_audio_level(extension, config.audio_level_id)
-                except RtpError:
-                    found = None
-                if found is not None:
-                    level = found.level
-                    voice = found.voice_activity if config.vad else None
+            try:
+                found = find_audio_level(relayed.header, config.audio_level_id)
+            except RtpError:
+                found = None
+            if found is not None:
+                level = found.level
+                voice = found.voice_activity if config.vad else None
         ssrc = relayed.ssrc
         sequence = relayed.sequence_number
         payload_type = relayed.payload_type

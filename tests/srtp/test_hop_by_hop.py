@@ -157,8 +157,10 @@ def test_chain_of_distributors_keeps_the_first_record():
 def test_header_extension_can_change_but_x_cannot():
     conference = Conference()
     ext = HeaderExtension.from_elements([ExtensionElement(1, b"\x30")])
-    relayed = conference.from_a.receive(conference.sender.protect(rtp(3, extension=ext)))
+    wire = conference.sender.protect(rtp(3, extension=ext))
+    relayed = conference.from_a.receive(wire)
     assert relayed.extension == ext
+    assert relayed.header == wire[:20]  # what the wire shows, extension included
     new_ext = HeaderExtension.from_elements([ExtensionElement(2, b"\x01\x02\x03\x04\x05")])
     got = parse_rtp(conference.receivers["B"].unprotect(
         conference.to["B"].send(relayed, extension=new_ext)))
@@ -173,7 +175,7 @@ def test_the_api_offers_no_way_to_change_anything_else():
     relayed = conference.from_a.receive(conference.sender.protect(rtp(5, csrcs=(1, 2))))
     assert (relayed.ssrc, relayed.timestamp, relayed.csrcs) == (SSRC, 800, (1, 2))
     for name in ("ssrc", "timestamp", "csrcs", "payload_type", "sequence_number", "marker",
-                 "extension", "payload"):
+                 "extension", "header", "payload"):
         with pytest.raises(AttributeError):
             setattr(relayed, name, 0)
     for name in ("timestamp", "ssrc", "csrcs", "padding", "payload"):
