@@ -152,7 +152,7 @@ class RelayedPacket:
     @property
     def size(self) -> int:
         """Length of the end-to-end part (inner ciphertext and tag), for statistics."""
-        return len(self._e2e)
+        return len(self._plaintext) - encoded_length(self._plaintext[-1])
 
     @property
     def _e2e(self) -> bytes:
