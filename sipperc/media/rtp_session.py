@@ -129,6 +129,10 @@ class ReceiveStatistics:
     frames_fec: int
     decode_errors: int
     playout_delay: float
+    reported_jitter: float | None = None
+    """The jitter (seconds) our last report block told the source's sender (RFC 3550 §6.4.1
+    sends it in whole timestamp units), or ``None`` before the first report: what the peer
+    shows as our view of its stream, whereas ``jitter`` moves on with every packet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,7 @@ class _Remote:
     last_sr: int = 0  # middle 32 bits of the NTP timestamp of its last SR
     last_sr_arrival: float = 0.0
     fraction_lost: float = 0.0
+    reported_jitter: float | None = None
 
 
 class RtpSession:
@@ -341,6 +346,7 @@ class RtpSession:
     def _report_block(self, ssrc: int, remote: _Remote, now: float) -> ReportBlock:
         values = remote.reception.report()
         remote.fraction_lost = values.fraction_lost / 256
+        remote.reported_jitter = values.jitter / remote.reception.clock_rate
         delay = 0
         if remote.last_sr:
             delay = min(0xFFFFFFFF, round((now - remote.last_sr_arrival) * 65536))
@@ -372,5 +378,5 @@ class RtpSession:
                 playout.frames_concealed if playout else 0,
                 playout.frames_fec if playout else 0,
                 playout.decode_errors if playout else 0,
-                stream.jitter_buffer.target_delay if stream else 0.0))
+                stream.jitter_buffer.target_delay if stream else 0.0, remote.reported_jitter))
         return SessionStatistics(send, tuple(receive), self._discarded_rtp, self._discarded_rtcp)

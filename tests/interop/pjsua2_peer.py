@@ -40,7 +40,8 @@ class StreamFigures:
 
     ``rx_*``: what pjsua2 measured on the RTP it received from us. ``tx_reported``: whether
     an RTCP report about its own stream came from us (the dump's TX "last update" is not
-    "never"), and ``tx_loss``/``tx_jitter_ms`` what that report said (mean jitter).
+    "never"), ``tx_loss`` what our reports said, ``tx_jitter_ms`` the mean and
+    ``tx_last_jitter_ms`` the last of the jitter figures they carried, as pjsua2 read them.
     """
 
     rx_packets: int
@@ -52,6 +53,7 @@ class StreamFigures:
     tx_reported: bool
     tx_loss: int
     tx_jitter_ms: float
+    tx_last_jitter_ms: float
     dump: str
 
     @classmethod
@@ -66,11 +68,12 @@ class StreamFigures:
                 raise ValueError(f"{pattern!r} not in the call dump:\n{dump}")
             return int(match.group(1))
 
-        def mean_jitter(text: str) -> float:
-            match = re.search(r"jitter\s*:\s*[\d.]+\s+([\d.]+)", text)
+        def jitter(text: str, column: int) -> float:
+            # The row reads: jitter : min avg max last dev (ms)
+            match = re.search(r"jitter\s*:((?:\s+[\d.]+){5})", text)
             if match is None:
                 raise ValueError(f"no jitter in the call dump:\n{dump}")
-            return float(match.group(1))
+            return float(match.group(1).split()[column])
 
         return cls(
             rx_packets=number(r"total (\d+)pkt", rx_text),
@@ -78,10 +81,11 @@ class StreamFigures:
             rx_discard=number(r"discrd=(\d+)", rx_text),
             rx_dup=number(r"dup=(\d+)", rx_text),
             rx_reorder=number(r"reord=(\d+)", rx_text),
-            rx_jitter_ms=mean_jitter(rx_text),
+            rx_jitter_ms=jitter(rx_text, 1),
             tx_reported="last update:never" not in tx_text.split("\n", 1)[0],
             tx_loss=number(r"pkt loss=(\d+)", tx_text),
-            tx_jitter_ms=mean_jitter(tx_text),
+            tx_jitter_ms=jitter(tx_text, 1),
+            tx_last_jitter_ms=jitter(tx_text, 3),
             dump=dump,
         )
 

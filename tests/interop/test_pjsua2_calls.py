@@ -182,13 +182,16 @@ class Pjsua2AudioTests(Pjsua2Harness):
 
     Each side plays audio/speech-8k.wav in a loop and records what it hears; after the call
     each recording (its first 0.3 s left out: the jitter buffers filling) must be the speech
-    within G.711's quantisation noise, compared in 100 ms blocks (see
-    ``tests.media.audio_checks.heard_in_loop``). Thresholds: the median block SNR >= 30 dB and
-    at least 60% of the blocks >= 30 dB (G.711 alone gives 36-38 dB per block on this sample;
-    silence, noise or the wrong audio gives < 12 dB; pjsua2's adaptive jitter buffer drops or
-    repeats a frame now and then on a loaded machine, and the block holding that splice scores
-    low). The wheel has no Opus (its codec list:
-    speex, iLBC, GSM, PCMU, PCMA, G722, L16), so G.711 is what is tested.
+    within G.711's quantisation noise, compared in 20 ms blocks that follow the jitter
+    buffers' splices (see ``tests.media.audio_checks.heard_in_loop``). Thresholds: at least
+    1 s of speech compared, the median block SNR >= 30 dB and at least 60% of the blocks
+    >= 30 dB (G.711 alone gives 36-38 dB per block on this sample; silence, noise, a wrong
+    codec or a corrupted payload gives < 12 dB). On a loaded machine pjsua2's jitter buffer
+    runs empty for a 10 ms frame every 200 ms or so (its log: "Frame lost, recovered!",
+    while it saw no loss and under 2 ms of jitter in our packets), and its recorder loses
+    that frame: the block holding each splice scores low, 10-15% of them. The wheel has no
+    Opus (its codec list: speex, iLBC, GSM, PCMU, PCMA, G722, L16), so G.711 is what is
+    tested.
     """
 
     min_snr = 30.0
@@ -204,7 +207,7 @@ class Pjsua2AudioTests(Pjsua2Harness):
         snrs = heard_in_loop(speech(8000), heard[int(0.3 * rate):-int(0.25 * rate)])
         good = float(np.mean(snrs >= self.min_snr))
         median = float(np.median(snrs))
-        assert len(snrs) >= 10 and median >= self.min_snr and good >= self.min_good, (
+        assert len(snrs) >= 50 and median >= self.min_snr and good >= self.min_good, (
             who, median, good, snrs.round(1))
         return median, good
 
@@ -230,17 +233,26 @@ class Pjsua2AudioTests(Pjsua2Harness):
         yield sleep(self.talk)
         # Our RTCP as a real peer reads it: the first report comes 1-3 s into the call
         # (RFC 3550 §6.3: half the 5 s minimum, randomised), so wait for it.
+        before = ours.statistics(call)
         theirs = yield pjsua.statistics()
         for _ in range(20):
             if theirs.tx_reported:
                 break
             yield sleep(0.25)
+            before = ours.statistics(call)
             theirs = yield pjsua.statistics()
         stats = ours.statistics(call)  # before the peer's RTCP BYE takes its source away
         assert theirs.rx_packets >= 40 * (self.talk - 0.5), theirs.dump
         assert theirs.rx_loss == theirs.rx_discard == theirs.rx_dup == 0, theirs.dump
-        assert theirs.tx_reported and theirs.tx_loss == 0 and theirs.tx_jitter_ms < 20, (
-            theirs.dump)
+        assert theirs.tx_reported and theirs.tx_loss == 0, theirs.dump
+        # The jitter pjsua2 read from our last report is the figure we sent (RFC 3550
+        # §6.4.1: timestamp units, 0.125 ms each at 8 kHz; its dump shows ms). How large it is
+        # says how promptly two busy processes were scheduled (20 ms seen at load 8), not
+        # whether either is right, so it is compared, not bounded. That report went out
+        # before our first snapshot or between the two.
+        reported = {round(1000 * r.reported_jitter, 3) for s in (before, stats)
+                    for r in s.receive if r.reported_jitter is not None}
+        assert round(theirs.tx_last_jitter_ms, 3) in reported, (reported, theirs.dump)
         if we_call:
             ours.hangup(call)
         else:
@@ -251,7 +263,7 @@ class Pjsua2AudioTests(Pjsua2Harness):
         assert stats.discarded_rtp == 0, stats  # every packet authenticated and parsed
         (remote,) = stats.receive
         assert remote.packets_lost == 0 and remote.packets_received >= 40 * (self.talk - 0.5)
-        assert remote.cname and remote.jitter < 0.02, remote  # pjsua2's SDES and our A.8 figure
+        assert remote.cname and remote.jitter > 0, remote  # pjsua2's SDES and our A.8 figure
         assert stats.send.remote_cumulative_lost == 0, stats.send  # pjsua2's report about us
         to_pjsua = self.assert_heard_speech(self.directory / "pjsua-heard.wav", "pjsua2")
         to_us = self.assert_heard_speech(media.recording, "sipperc")

@@ -42,37 +42,62 @@ def snr(sent: np.ndarray, received: np.ndarray, max_lag: int = 4000) -> float:
     return 10.0 * np.log10(float(np.sum(a * a)) / noise)
 
 
-def heard_in_loop(source: np.ndarray, received: np.ndarray, block: int = 800,
-                  search: int = 240) -> np.ndarray:
+def heard_in_loop(source: np.ndarray, received: np.ndarray, block: int = 160,
+                  search: int = 240, reacquire: int = 4000) -> np.ndarray:
     """Per-block SNR (dB) of ``received`` against ``source`` played in a loop.
 
     For a phone that plays ``source`` in a loop from a moment we do not know, through an
-    adaptive jitter buffer that may drop or repeat a frame now and then (shifting what follows
-    by a few milliseconds): the opening second is found anywhere in the loop by
-    cross-correlation; then each block is compared with the source at every shift within
-    ``search`` samples of where the previous block ended, and the best SNR counts (the best
-    SNR, not the best correlation: voiced speech correlates with itself one pitch period
-    away). Blocks where the source is silent are left out; one entry per block compared.
+    adaptive jitter buffer that drops or inserts a frame now and then (a PJSIP jitter buffer
+    on a busy machine does it every 200 ms or so, 10 ms at a time; ours skips a frame to
+    shrink its delay, and after a stall of its clock it conceals or skips more): the opening
+    second is found anywhere in the loop by cross-correlation; then each ``block`` (20 ms:
+    one frame, so a splice spoils one or two blocks, not a whole 100 ms) is compared with the
+    source at every shift within ``search`` samples of where the previous block ended, and
+    the best SNR counts (the best SNR, not the best correlation: voiced speech correlates with
+    itself one pitch period away). A loud block that matches nowhere near is looked for within
+    ``reacquire`` samples (0.5 s at 8 kHz: a long concealment or a clock resynchronisation
+    shifts what follows that far), so one such event costs the blocks it spoiled, not every
+    block after it. A block where we heard (near) silence is not searched: it is compared
+    where the previous block ended, so a muted stream scores ~0 dB wherever the source talks.
+    Blocks where the source is silent are left out; one entry per block compared.
     """
-    looped = np.tile(source, 3 + len(received) // len(source)).astype(np.float64)
-    quiet = 0.05 * float(np.sqrt(np.mean(source.astype(np.float64) ** 2)))
-    opening = received[:min(len(received), 10 * block)].astype(np.float64)
-    position = delay(opening, looped[:len(source) + len(opening)], len(source))
+    src = source.astype(np.float64)
+    quiet = 0.05 * float(np.sqrt(np.mean(src ** 2)))
+    # Enough copies that any window around a position kept in the second copy fits.
+    copies = 3 + (2 * (reacquire + block)) // len(src)
+    looped = np.tile(src, copies)
+    opening = received[:min(len(received), 50 * block)].astype(np.float64)
+    position = len(src) + delay(opening, looped[:len(src) + len(opening)], len(src))
     snrs = []
     for start in range(0, len(received) - block + 1, block):
         heard = received[start:start + block].astype(np.float64)
-        low = max(0, position - search)
-        shifts = np.lib.stride_tricks.sliding_window_view(
-            looped[low:position + search + block], block)
-        noise = np.sum((shifts - heard) ** 2, axis=1)
-        energy = np.sum(shifts * shifts, axis=1)
-        best = int(np.argmax(energy / (noise + 1e-9)))
-        sent = shifts[best]
-        position = low + best + block
+        if np.sqrt(np.mean(heard * heard)) < quiet:
+            at, score = _block_snr(looped, heard, position, 0)
+        else:
+            at, score = _block_snr(looped, heard, position, search)
+            if score < 20.0:
+                at, score = max((at, score), _block_snr(looped, heard, position, reacquire),
+                                key=lambda found: found[1])
+        sent = looped[at:at + block]
+        position = len(src) + (at + block) % len(src)
         if np.sqrt(np.mean(sent * sent)) < quiet:
             continue
-        snrs.append(10.0 * np.log10(float(energy[best]) / (float(noise[best]) + 1e-9)))
+        snrs.append(score)
     return np.array(snrs)
+
+
+def _block_snr(looped: np.ndarray, heard: np.ndarray, position: int, search: int
+               ) -> tuple[int, float]:
+    """Where in ``looped`` (within ``search`` of ``position``) ``heard`` matches best, and
+    the SNR in dB there (signal: the source's energy; noise: what differs)."""
+    low = position - search
+    window = looped[low:position + search + len(heard)]
+    squares = np.concatenate(([0.0], np.cumsum(window * window)))
+    energy = squares[len(heard):] - squares[:-len(heard)]
+    noise = np.maximum(energy - 2.0 * np.correlate(window, heard, "valid")
+                       + float(heard @ heard), 0.0)
+    best = int(np.argmax(energy / (noise + 1e-9)))
+    return low + best, float(10.0 * np.log10(energy[best] / (noise[best] + 1e-9) + 1e-12))
 
 
 def correlation(sent: np.ndarray, received: np.ndarray, max_lag: int = 4000) -> float:

@@ -182,6 +182,23 @@ def test_jitter_is_measured_in_the_clock_of_what_arrives():
             receiver.receive(datagram, tick * 0.02 + late)
     (stats,) = receiver.statistics().receive
     assert stats.jitter == pytest.approx(0.01, rel=0.05)
+    assert stats.reported_jitter is None  # no report sent yet
+
+
+def test_statistics_say_what_the_last_report_told_the_sender():
+    receiver, sender = g711_session(), g711_session()
+    for tick in range(100):
+        late = 0.01 * (tick % 2)
+        for datagram in sender.send_frame(np.zeros(160, np.int16), tick * 0.02):
+            receiver.receive(datagram, tick * 0.02 + late)
+    (report,) = [p for p in parse_rtcp(receiver.bye(2.0))
+                 if isinstance(p, SenderReport | ReceiverReport)]
+    (block,) = report.reports
+    for datagram in sender.send_frame(np.zeros(160, np.int16), 2.0):
+        receiver.receive(datagram, 2.03)  # the running figure moves on; the reported one stays
+    (stats,) = receiver.statistics().receive
+    assert stats.reported_jitter == block.jitter / 8000 == pytest.approx(0.01, rel=0.05)
+    assert stats.jitter != stats.reported_jitter
 
 
 @given(st.binary(max_size=300))
