@@ -20,6 +20,7 @@ from sipperc.sip.invite_session import InviteSessionConfig
 from sipperc.sip.transport_address import TransportAddress
 from sipperc.sip.twisted_transport import TlsConfig
 from sipperc.sip.twisted_user_agent import TwistedUserAgent
+from sipperc.sip.uri import SipUri
 from sipperc.sip.user_agent import ChallengeAnswerer, UserAgentConfig
 
 __all__ = ["ToolError", "add_tls_arguments", "listen_addresses", "start_agent", "tls_config"]
@@ -95,15 +96,24 @@ def start_agent(
     tls: TlsConfig | None = None,
     session: InviteSessionConfig | None = None,
     authenticator: ChallengeAnswerer | None = None,
+    outbound_proxy: SipUri | None = None,
+    failover_after: float | None = None,
+    locate: Callable[[SipUri], Sequence[TransportAddress]] | None = None,
     reactor: Any = None,
 ) -> TwistedUserAgent:
-    """The SIP stack listening on ``listen``, started; ToolError when a socket cannot bind."""
+    """The SIP stack listening on ``listen``, started; ToolError when a socket cannot bind.
+
+    ``outbound_proxy``, ``failover_after``: see ``UserAgentConfig``; ``locate``: where
+    requests go (RFC 3263 targets, e.g. ``LocatedServers``), by default numeric hosts only.
+    """
     from sipperc.cli import ExitCode  # noqa: PLC0415
 
-    config = UserAgentConfig(user=user, session=session or InviteSessionConfig())
+    config = UserAgentConfig(user=user, session=session or InviteSessionConfig(),
+                             outbound_proxy=outbound_proxy, failover_after=failover_after)
     try:
         return TwistedUserAgent.listen(list(listen), offer_answer, config, on_event=on_event,
-                                       tls=tls, authenticator=authenticator, reactor=reactor)
+                                       tls=tls, authenticator=authenticator, locate=locate,
+                                       reactor=reactor)
     except CannotListenError as error:
         where = f"{error.interface or '*'}:{error.port}"
         raise ToolError(f"cannot listen on {where}: {error.socketError}",

@@ -12,8 +12,12 @@ ordered list of :class:`Target` s:
 - §4.3 failover: the UA tries the targets in order, moving on after a 503, a timeout or a
   transport failure (:class:`ServerFailover`).
 
-:class:`DnsServerLocator` runs the planner over ``twisted.names`` (any ``IResolver``), and
-returns a ``Deferred`` that fires with the targets.
+:class:`DnsServerLocator` runs the planner over ``twisted.names`` (any ``IResolver``;
+:func:`dns_server_resolver` for one given server), and returns a ``Deferred`` that fires
+with the targets, or fails with :class:`ServerNotFoundError` listing each query tried and
+its outcome. Each :class:`Target` says how it was found (``found_by``) for progress output.
+:class:`LocatedServers` keeps targets located ahead of time and serves them as the
+synchronous ``locate`` of a ``UserAgent``, so DNS never blocks the reactor.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ import ipaddress
 import random
 import socket
 from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, gatherResults
+from twisted.internet.defer import TimeoutError as DeferredTimeoutError
 from twisted.logger import Logger
-from twisted.names import dns
-from twisted.names.client import createResolver
+from twisted.names import dns, error
+from twisted.names.client import Resolver, createResolver
 from twisted.python.failure import Failure
 
 from sipperc.sip.transport_address import DEFAULT_PORTS, TransportAddress
@@ -39,10 +44,13 @@ __all__ = [
     "DnsQuery",
     "DnsServerLocator",
     "LocateError",
+    "LocatedServers",
+    "Lookup",
     "NaptrRecord",
     "RecordType",
     "ServerFailover",
     "ServerLocator",
+    "ServerNotFoundError",
     "SrvRecord",
     "Target",
     "order_srv",
@@ -70,6 +78,28 @@ class DnsQuery:
 
     name: str
     type: RecordType
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """One DNS query that was run and what came of it ("2 records", "no such name"...)."""
+
+    query: DnsQuery
+    outcome: str
+
+    def __str__(self) -> str:
+        return f"{self.query.type.value} {self.query.name}: {self.outcome}"
+
+
+class ServerNotFoundError(LocateError):
+    """DNS gave no address for the URI: ``lookups`` are the queries tried, in order."""
+
+    def __init__(self, uri: Uri, lookups: Sequence[Lookup]) -> None:
+        self.uri = uri
+        self.lookups = tuple(lookups)
+        tried = "; ".join(str(lookup) for lookup in self.lookups) or "nothing to look up"
+        host = uri.host if isinstance(uri, SipUri) else str(uri)
+        super().__init__(f"no SIP server found for {host} (RFC 3263), tried: {tried}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +133,14 @@ class Target:
     """One place to send the request: a transport address and the server's name.
 
     ``server_name`` is the host of the URI being resolved: what a TLS client checks the
-    server certificate against (RFC 5922 §4.1), not the SRV target.
+    server certificate against (RFC 5922 §4.1), not the SRV target. ``found_by`` says how
+    the address was found, for people ("SRV _sip._udp.example.com", "A example.com",
+    "numeric host"); it is not part of the target's identity.
     """
 
     address: TransportAddress
     server_name: str
+    found_by: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return f"{self.address} ({self.server_name})"
@@ -251,13 +284,17 @@ class ServerLocator:
             chosen = transport or default
             self._check_supported(chosen)
             port = uri.port or DEFAULT_PORTS[chosen]
-            return [Target(TransportAddress(chosen, host, port), name)]
+            return [Target(TransportAddress(chosen, host, port), name, "numeric host")]
         if uri.port is not None:  # §4.1/§4.2: an explicit port skips NAPTR and SRV
             chosen = transport or default
             self._check_supported(chosen)
             addresses = yield from self._addresses([host])
-            return [Target(TransportAddress(chosen, a, uri.port), name) for a in addresses[host]]
+            return [
+                Target(TransportAddress(chosen, a, uri.port), name, f"{kind.value} {host}")
+                for a, kind in addresses[host]
+            ]
         services: list[tuple[str, str]] = []  # (transport, SRV owner name) in order
+        from_naptr = False
         if transport is not None:
             self._check_supported(transport)
             services = [(transport, f"{_SRV_PREFIX[transport]}.{host}")]
@@ -265,37 +302,52 @@ class ServerLocator:
             naptr_query = DnsQuery(host, RecordType.NAPTR)
             naptr = (yield [naptr_query])[naptr_query]
             services = self._naptr_services(naptr)
+            from_naptr = bool(services)
             if not services:
                 services = [
                     (t, f"{_SRV_PREFIX[t]}.{host}") for t in self._allowed() if t in self.transports
                 ]
         srv_queries = [DnsQuery(owner, RecordType.SRV) for _, owner in services]
         srv_answers = yield srv_queries
-        plan: list[tuple[str, SrvRecord]] = []
-        for (service_transport, _), query in zip(services, srv_queries, strict=True):
+        plan: list[tuple[str, str, SrvRecord]] = []
+        for (service_transport, owner), query in zip(services, srv_queries, strict=True):
             records = [r for r in srv_answers[query] if isinstance(r, SrvRecord)]
-            plan.extend((service_transport, r) for r in order_srv(records, self._draw))
+            found_by = f"SRV {owner}" + (f" from NAPTR {host}" if from_naptr else "")
+            plan.extend((service_transport, found_by, r) for r in order_srv(records, self._draw))
         if not plan:  # §4.2: no SRV records -> A/AAAA on the host, default port
             chosen = transport or default
             self._check_supported(chosen)
             addresses = yield from self._addresses([host])
             port = DEFAULT_PORTS[chosen]
-            return [Target(TransportAddress(chosen, a, port), name) for a in addresses[host]]
-        names = list(dict.fromkeys(r.target.rstrip(".") for _, r in plan if not _is_ip(r.target)))
+            return [
+                Target(TransportAddress(chosen, a, port), name, f"{kind.value} {host}")
+                for a, kind in addresses[host]
+            ]
+        names = list(
+            dict.fromkeys(r.target.rstrip(".") for _, _, r in plan if not _is_ip(r.target))
+        )
         addresses = yield from self._addresses(names)
         targets: list[Target] = []
-        for service_transport, record in plan:
+        for service_transport, found_by, record in plan:
             target_name = record.target.rstrip(".")
-            found = [target_name] if _is_ip(target_name) else addresses[target_name]
+            found = (
+                [target_name]
+                if _is_ip(target_name)
+                else [a for a, _ in addresses[target_name]]
+            )
             for address in found:
-                target = Target(TransportAddress(service_transport, address, record.port), name)
+                address_of = TransportAddress(service_transport, address, record.port)
+                target = Target(address_of, name, found_by)
                 if target not in targets:
                     targets.append(target)
         return targets
 
     def _addresses(
         self, names: list[str]
-    ) -> Generator[list[DnsQuery], dict[DnsQuery, list[Record]], dict[str, list[str]]]:
+    ) -> Generator[
+        list[DnsQuery], dict[DnsQuery, list[Record]], dict[str, list[tuple[str, RecordType]]]
+    ]:
+        """Each name's addresses, with the record type that gave each (A or AAAA)."""
         if not names:
             return {}
         kinds = (
@@ -308,11 +360,13 @@ class ServerLocator:
         )
         queries = [DnsQuery(n, kind) for n in names for kind in kinds]
         answers = yield queries
-        found: dict[str, list[str]] = {n: [] for n in names}
+        found: dict[str, list[tuple[str, RecordType]]] = {n: [] for n in names}
         for query in queries:
+            known = {a for a, _ in found[query.name]}
             for record in answers[query]:
-                if isinstance(record, str) and _is_ip(record) and record not in found[query.name]:
-                    found[query.name].append(record)
+                if isinstance(record, str) and _is_ip(record) and record not in known:
+                    found[query.name].append((record, query.type))
+                    known.add(record)
         return found
 
     def _transport_parameter(self) -> str | None:
@@ -388,6 +442,61 @@ class ServerFailover:
         return status in (408, 503)
 
 
+class LocatedServers:
+    """Targets located ahead of time, as the synchronous ``locate`` of a user agent.
+
+    The application looks the first hop up (:class:`DnsServerLocator`, asynchronously) and
+    :meth:`remember` s the targets; the user agent then calls this with each next-hop URI and
+    gets the addresses remembered for the same scheme, host, port and transport (``lr`` and
+    other parameters aside: a Record-Route naming the proxy finds the proxy's targets), or
+    the address of a numeric host (RFC 3263 needs no DNS for those), or nothing.
+    """
+
+    def __init__(self, transports: Sequence[str] = DEFAULT_TRANSPORTS) -> None:
+        self.transports = tuple(transports)
+        self._known: dict[tuple[bool, str, int | None, str | None], tuple[Target, ...]] = {}
+
+    def __repr__(self) -> str:
+        return f"<LocatedServers {len(self._known)} URIs>"
+
+    @staticmethod
+    def _key(uri: SipUri) -> tuple[bool, str, int | None, str | None]:
+        host = (uri.maddr or uri.host_key).strip("[]").rstrip(".").lower()
+        transport = uri.transport.lower() if uri.transport else None
+        return uri.secure, host, uri.port, transport
+
+    def remember(self, uri: Uri | str, targets: Iterable[Target]) -> None:
+        """Keep ``targets`` (in order) as where requests to ``uri`` go."""
+        parsed = parse_uri(uri) if isinstance(uri, str) else uri
+        if not isinstance(parsed, SipUri):
+            raise LocateError(f"{uri} is not a SIP or SIPS URI")
+        self._known[self._key(parsed)] = tuple(targets)
+
+    def targets(self, uri: SipUri) -> tuple[Target, ...]:
+        """The targets for ``uri``: remembered, or its numeric host's; () when unknown.
+
+        A URI naming a transport also finds the targets of that transport remembered for
+        the same URI without one (a Record-Route ``;transport=tcp`` of the outbound proxy).
+        """
+        key = self._key(uri)
+        known = self._known.get(key)
+        if known is not None:
+            return known
+        secure, host, port, transport = key
+        if transport is not None:
+            wanted = "tls" if secure else transport
+            some = self._known.get((secure, host, port, None), ())
+            matching = tuple(t for t in some if t.address.transport == wanted)
+            if matching:
+                return matching
+        locator = ServerLocator(uri, transports=self.transports)
+        return locator.targets if locator.done else ()
+
+    def __call__(self, uri: SipUri) -> list[TransportAddress]:
+        """The addresses to try for ``uri``, in order (the user agent's ``locate``)."""
+        return [target.address for target in self.targets(uri)]
+
+
 # --- the twisted.names adapter ----------------------------------------------------------------
 
 _LOOKUPS = {
@@ -435,9 +544,10 @@ class DnsServerLocator:
     """RFC 3263 over ``twisted.names``: ``locate(uri)`` fires with the targets.
 
     ``resolver`` is any ``twisted.names`` ``IResolver`` (default: the system's, from
-    ``/etc/resolv.conf``); tests pass one pointed at their own DNS server. A failed lookup
-    counts as "no records", so the RFC's fallbacks apply; the Deferred never fails for DNS
-    reasons (it fails with :class:`LocateError` for a URI that cannot be located at all).
+    ``/etc/resolv.conf``; :func:`dns_server_resolver` for one given server). A failed lookup
+    counts as "no records", so the RFC's fallbacks apply. The Deferred fails with
+    :class:`ServerNotFoundError`, naming every query tried and its outcome, when DNS gave no
+    address at all, and with :class:`LocateError` for a URI that cannot be located.
     """
 
     def __init__(
@@ -469,25 +579,63 @@ class DnsServerLocator:
         return Deferred.fromCoroutine(self._run(locator))
 
     async def _run(self, locator: ServerLocator) -> list[Target]:
+        lookups: list[Lookup] = []
         while not locator.done:
             batch = locator.queries()
             results = await gatherResults([self._lookup(q) for q in batch])
-            for query, records in zip(batch, results, strict=True):
+            for query, (records, outcome) in zip(batch, results, strict=True):
+                lookups.append(Lookup(query, outcome))
                 locator.answer(query, records)
         _log.debug("located", uri=str(locator.uri), targets=[str(t) for t in locator.targets])
+        if not locator.targets:
+            raise ServerNotFoundError(locator.uri, lookups)
         return list(locator.targets)
 
-    def _lookup(self, query: DnsQuery) -> Deferred[list[Record]]:
+    def _lookup(self, query: DnsQuery) -> Deferred[tuple[list[Record], str]]:
         lookup = getattr(self._get_resolver(), _LOOKUPS[query.type])
         deferred: Deferred[Any] = lookup(query.name)
 
-        def failed(failure: Failure) -> list[Record]:
-            _log.debug(
-                "DNS lookup failed",
-                name=query.name,
-                type=query.type.value,
-                error=failure.getErrorMessage(),
-            )
-            return []
+        def found(result: Any) -> tuple[list[Record], str]:
+            records = _records(query, result)
+            count = len(records)
+            return records, f"{count} record{'s' if count != 1 else ''}" if count else "none"
 
-        return deferred.addCallbacks(lambda result: _records(query, result), failed)
+        def failed(failure: Failure) -> tuple[list[Record], str]:
+            outcome = _outcome(failure)
+            _log.debug("DNS lookup failed", name=query.name, type=query.type.value,
+                       error=outcome)
+            return [], outcome
+
+        return deferred.addCallbacks(found, failed)
+
+
+def _outcome(failure: Failure) -> str:
+    """A failed lookup in a few words."""
+    reason = failure.value
+    if isinstance(reason, error.DNSNameError):
+        return "no such name"
+    if isinstance(reason, error.DNSQueryTimeoutError | DeferredTimeoutError):
+        return "no answer from the DNS server"
+    if isinstance(reason, error.DNSServerError):
+        return "DNS server failure"
+    if isinstance(reason, error.DNSQueryRefusedError):
+        return "refused by the DNS server"
+    return failure.getErrorMessage() or type(reason).__name__
+
+
+DNS_TIMEOUTS = (1.0, 3.0)
+"""Seconds to wait for each try of a query to a given DNS server: 4 s in all, rather than
+twisted.names' 60 s, so that a dead server is reported while the user still waits."""
+
+
+def dns_server_resolver(host: str, port: int = 53) -> Any:
+    """A ``twisted.names`` resolver asking only the DNS server at ``host`` (an IP address).
+
+    No /etc/hosts and no /etc/resolv.conf: a lab or a test names its own server, and every
+    answer comes from it.
+    """
+    if not _is_ip(host):
+        raise ValueError(f"the DNS server must be an IP address, not {host!r}")
+    return Resolver(  # type: ignore[no-untyped-call]
+        servers=[(host, port)], resolv=None, timeout=DNS_TIMEOUTS
+    )

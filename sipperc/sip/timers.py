@@ -19,7 +19,10 @@ class TimerConfig:
 
     ``timer_d`` is Timer D on unreliable transports (RFC 3261: "> 32 s"); ``trying_delay`` is
     how long an INVITE server transaction waits for the TU before sending 100 Trying itself
-    (§17.2.1: 200 ms).
+    (§17.2.1: 200 ms). ``invite_timeout``, when set, ends an INVITE client transaction that
+    has had no response at all sooner than Timer B's 64*T1: a live server answers an INVITE
+    within 200 ms (§17.2.1), so a client with another server to try (RFC 3263 §4.3) need
+    not wait 32 s on a dead one.
     """
 
     t1: float = 0.5
@@ -27,6 +30,7 @@ class TimerConfig:
     t4: float = 5.0
     timer_d: float = 32.0
     trying_delay: float = 0.2
+    invite_timeout: float | None = None
 
     def __post_init__(self) -> None:
         if not self.t1 > 0 or not self.t4 > 0:
@@ -35,6 +39,8 @@ class TimerConfig:
             raise ValueError("T2 must be at least T1 (RFC 3261 §17.1.2.2)")
         if self.timer_d < 0 or self.trying_delay < 0:
             raise ValueError("Timer D and the 100 Trying delay cannot be negative")
+        if self.invite_timeout is not None and not self.invite_timeout > 0:
+            raise ValueError("the INVITE timeout must be positive")
 
     @property
     def timer_a(self) -> float:
@@ -43,7 +49,9 @@ class TimerConfig:
 
     @property
     def timer_b(self) -> float:
-        """INVITE transaction timeout: 64*T1 (§17.1.1.2)."""
+        """INVITE transaction timeout: 64*T1 (§17.1.1.2), or ``invite_timeout`` if sooner."""
+        if self.invite_timeout is not None:
+            return min(64 * self.t1, self.invite_timeout)
         return 64 * self.t1
 
     @property

@@ -238,7 +238,12 @@ class TransactionLayer:
     # --- what the TU sends ----------------------------------------------------------------
 
     def send_request(
-        self, request: Request, destination: TransportAddress, now: float
+        self,
+        request: Request,
+        destination: TransportAddress,
+        now: float,
+        *,
+        invite_timeout: float | None = None,
     ) -> tuple[TransactionId, list[Effect]]:
         """Start a client transaction for ``request`` (§17.1), sent to ``destination``.
 
@@ -246,6 +251,8 @@ class TransactionLayer:
         point; RFC 3261 §8.1.1.7, §18.1.1) and may move a large UDP request to TCP. The
         request actually sent is in the returned :class:`SendMessage`. ACK is not a
         transaction: use :meth:`send_ack`; CANCEL: use :meth:`send_cancel`.
+        ``invite_timeout`` shortens this INVITE's Timer B (see :class:`TimerConfig`): a UA
+        with another server to try gives up sooner on one that does not answer at all.
         """
         method = request.method
         if method == "ACK":
@@ -257,16 +264,24 @@ class TransactionLayer:
         key = TransactionId(branch, method)
         if actual.transport != destination.transport:  # §18.1.1: too large for UDP
             self._udp_fallback[key] = (request, destination)
-        return key, self._start_client(key, sent, actual, now)
+        config = self.config
+        if invite_timeout is not None:
+            config = replace(config, invite_timeout=invite_timeout)
+        return key, self._start_client(key, sent, actual, now, config)
 
     def _start_client(
-        self, key: TransactionId, request: Request, destination: TransportAddress, now: float
+        self,
+        key: TransactionId,
+        request: Request,
+        destination: TransportAddress,
+        now: float,
+        config: TimerConfig,
     ) -> list[Effect]:
         txn: ClientTransaction
         if key.method == "INVITE":
-            txn = ClientInviteTransaction(key, request, destination, self.config, self._schedule)
+            txn = ClientInviteTransaction(key, request, destination, config, self._schedule)
         else:
-            txn = ClientNonInviteTransaction(key, request, destination, self.config, self._schedule)
+            txn = ClientNonInviteTransaction(key, request, destination, config, self._schedule)
         point = self.transport.listening_point(destination.transport)
         host = point.host
         txn.sent_by = (f"[{host}]" if ":" in host else host, point.port)
@@ -372,7 +387,7 @@ class TransactionLayer:
             sent, actual = self.transport.outgoing_request(
                 original, destination, transaction.branch, may_switch=False
             )
-            return self._start_client(transaction, sent, actual, now)
+            return self._start_client(transaction, sent, actual, now, txn.config)
         if txn is None:
             txn = self._server.get(transaction)
         if txn is None:

@@ -238,7 +238,9 @@ class Transaction(Generic[S, I]):
                 return None  # §17.1.1.2, §17.1.2.2, §17.2.1: no retransmissions
             self.interval = c.t1
             return c.t1
-        if timer in (Timer.B, Timer.F, Timer.H, Timer.L, Timer.M):
+        if timer is Timer.B:
+            return c.timer_b
+        if timer in (Timer.F, Timer.H, Timer.L, Timer.M):
             return 64 * c.t1
         if timer is Timer.D:
             return c.wait_d(reliable)

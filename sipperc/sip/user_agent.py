@@ -87,6 +87,7 @@ from sipperc.sip.transport_address import TransportAddress
 from sipperc.sip.uri import Parameters, SipUri, Uri, parse_uri
 from sipperc.sip.user_agent_events import (
     CallAnswered,
+    CallAttempt,
     CallEnded,
     CallProgress,
     CallRef,
@@ -169,7 +170,9 @@ class UserAgentConfig:
     REFER's implicit subscription lasts (RFC 3515 §2.4.4). ``refer_outside_dialog``: report
     a REFER outside any dialog as :class:`ReferRequested` for the application to accept or
     refuse (a conference focus adding participants, RFC 4579 §5.5); without it such a REFER
-    gets 403, as a phone must not be made to call anyone by anyone.
+    gets 403, as a phone must not be made to call anyone by anyone. ``failover_after``: how
+    long an INVITE waits for any response from one located server before the next is tried
+    (RFC 3263 §4.3; the last server gets the full Timer B); None waits Timer B on each.
     """
 
     user: str = "sipperc"
@@ -182,6 +185,7 @@ class UserAgentConfig:
     refer_outside_dialog: bool = False
     max_forwards: int = 70
     max_subscription_expires: int = 3600
+    failover_after: float | None = None
 
 
 @dataclass(slots=True)
@@ -216,7 +220,8 @@ class UserAgent:
     incoming call and with None for one we place (unless :meth:`invite` is given one).
     ``locate`` maps a next-hop URI to the targets to try, in order (RFC 3263): by default
     the one a URI without DNS names (an IP address, with transport and port from the URI);
-    pass one backed by a resolver cache for host names. A request outside a dialog moves on
+    pass one backed by a resolver cache for host names (``LocatedServers``). Each server an
+    INVITE is sent to is reported as :class:`CallAttempt`. A request outside a dialog moves on
     to the next target after a 503, a timeout or a transport failure (RFC 3263 §4.3).
     """
 
@@ -298,7 +303,10 @@ class UserAgent:
         """The targets for a next-hop URI, and the host a challenge may come from."""
         if not isinstance(hop, SipUri):
             raise UserAgentError(f"cannot send to {hop}: not a SIP URI")
-        targets = tuple(self._locate(hop))
+        try:
+            targets = tuple(self._locate(hop))
+        except LocateError as exc:
+            raise UserAgentError(str(exc)) from exc
         if not targets:
             raise UserAgentError(f"no server found for {hop}")
         return targets, hop.maddr or hop.host_key
@@ -376,8 +384,12 @@ class UserAgent:
         request = pending.request
         destination = pending.destination
         assert destination is not None
+        timeout = None
+        if request.method == "INVITE" and pending.alternatives:
+            timeout = self.config.failover_after  # another server waits: do not wait 32 s
         try:
-            transaction, effects = self.transactions.send_request(request, destination, now)
+            transaction, effects = self.transactions.send_request(
+                request, destination, now, invite_timeout=timeout)
         except ValueError as exc:  # e.g. SIPS over a non-TLS hop
             log.warn("cannot send {method}: {error}", method=request.method, error=str(exc))
             return self._outcome(pending, request.response(503, "Service Unavailable"), now)
@@ -569,7 +581,11 @@ class UserAgent:
             pending.alternatives = tuple(rest)
             log.info("trying the next server", method=request.method, status=status,
                      target=str(pending.destination))
-            return self._start(pending, now)
+            session = pending.session
+            if session is None:
+                return self._start(pending, now)
+            return [CallAttempt(session.call, pending.destination, status),
+                    *self._start(pending, now)]
         out: list[object] = []
         session = pending.session
         if session is not None and self._sessions.get(session.call) is session:
@@ -853,6 +869,8 @@ class UserAgent:
             if isinstance(action, SendRequest):  # the INVITE, with our offer
                 pending.request = action.request
                 pending.session = session
+                assert pending.destination is not None
+                out.append(CallAttempt(call, pending.destination))
                 out.extend(self._start(pending, now))
         self._schedule(session)
         return call, out

@@ -22,6 +22,7 @@ from sipperc.sip.transport_address import TransportAddress
 
 __all__ = [
     "CallAnswered",
+    "CallAttempt",
     "CallEnded",
     "CallProgress",
     "CallRef",
@@ -114,6 +115,20 @@ class IncomingCall:
     replaces: CallRef | None = None
     referred_by: Address | None = None
     source: TransportAddress | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallAttempt:
+    """Our INVITE went to one of the servers located for its next hop (RFC 3263 §4.3).
+
+    One for the first server, then one each time the user agent moves on to the next:
+    ``after`` is why it left the previous one (503 received or made up for a transport
+    failure, 408 for no answer in time, RFC 3261 §8.1.3.1), None on the first attempt.
+    """
+
+    call: CallRef
+    destination: TransportAddress
+    after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +313,7 @@ class RequestCompleted:
 
 UserAgentEvent = (
     IncomingCall
+    | CallAttempt
     | CallProgress
     | CallAnswered
     | CallUpdated

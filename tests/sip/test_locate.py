@@ -8,23 +8,27 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.internet import defer
+from twisted.internet import defer, protocol, reactor
 from twisted.names import client, dns
 from twisted.trial import unittest
 
 from sipperc.sip.locate import (
     DnsQuery,
     DnsServerLocator,
+    LocatedServers,
     LocateError,
     NaptrRecord,
     RecordType,
     ServerFailover,
     ServerLocator,
+    ServerNotFoundError,
     SrvRecord,
     Target,
+    dns_server_resolver,
     order_srv,
 )
 from sipperc.sip.transport_address import TransportAddress
+from sipperc.sip.uri import parse_uri
 from tests.sip.dns_zone import serve_zone
 
 Q = DnsQuery
@@ -58,6 +62,10 @@ def test_explicit_port_skips_naptr_and_srv():
     zone = {Q("example.com", T.A): ["192.0.2.2"], Q("example.com", T.AAAA): ["2001:db8::2"]}
     targets, asked = resolve("sip:example.com:5080", zone)
     assert targets == ["udp:192.0.2.2:5080", "udp:[2001:db8::2]:5080"]
+    located = ServerLocator("sip:example.com:5080")
+    for query in located.queries():
+        located.answer(query, zone[query])
+    assert [t.found_by for t in located.targets] == ["A example.com", "AAAA example.com"]
     assert {q.type for q in asked} == {T.A, T.AAAA}
     v6_first, _ = resolve("sip:example.com:5080", zone, prefer_ipv6=True)
     assert v6_first == ["udp:[2001:db8::2]:5080", "udp:192.0.2.2:5080"]
@@ -180,6 +188,27 @@ def test_planner_misuse_is_reported():
         locator.answer(Q("other.example", T.A), [])
 
 
+def test_located_servers_serve_the_user_agent_for_the_same_hop():
+    proxy = Target(TransportAddress("udp", "192.0.2.5", 5060), "proxy.example.com", "A")
+    servers = LocatedServers(("udp",))
+    servers.remember("sip:proxy.example.com;lr", [proxy])
+    route = parse_uri("sip:PROXY.example.com.;lr;ftag=x")  # a Record-Route naming it
+    assert servers(route) == [proxy.address]
+    assert servers.targets(route) == (proxy,)
+    assert servers(parse_uri("sip:proxy.example.com:5080")) == []  # another hop: unknown
+    both = LocatedServers(("udp", "tcp"))
+    over_tcp = Target(TransportAddress("tcp", "192.0.2.6", 5060), "proxy.example.com")
+    both.remember("sip:proxy.example.com;lr", [proxy, over_tcp])
+    assert both(parse_uri("sip:proxy.example.com;transport=TCP;lr")) == [over_tcp.address]
+    assert servers(parse_uri("sip:bob@192.0.2.9:5070")) == [
+        TransportAddress("udp", "192.0.2.9", 5070)]  # numeric: no DNS needed
+    assert servers(parse_uri("sip:bob@elsewhere.example.com")) == []
+    with pytest.raises(LocateError, match="needs tcp"):
+        servers(parse_uri("sip:proxy.example.com;transport=tcp"))
+    with pytest.raises(LocateError):
+        servers.remember("tel:+15551234", [proxy])
+
+
 def test_failover_walks_the_list():
     targets = [Target(TransportAddress("udp", f"192.0.2.{i}", 5060), "example.com") for i in (1, 2)]
     failover = ServerFailover(targets)
@@ -240,6 +269,7 @@ class RealDnsTests(unittest.TestCase):
             "udp:127.0.0.2:5062",
         ]
         assert {t.server_name for t in targets} == {"sip.test"}
+        assert targets[0].found_by == "SRV _sips._tcp.sip.test from NAPTR sip.test"
         secure = yield locator.locate("sips:conference@sip.test")
         assert [str(t.address) for t in secure] == ["tls:127.0.0.1:5061", "tls:[::1]:5061"]
 
@@ -252,10 +282,32 @@ class RealDnsTests(unittest.TestCase):
         assert [str(t.address) for t in plain] == ["udp:127.0.0.3:5060"]
         alias = yield locator.locate("sip:alias.sip.test:5099")
         assert [str(t.address) for t in alias] == ["udp:127.0.0.3:5099"]
-        missing = yield locator.locate("sip:missing.sip.test")
-        assert missing == []
+        with pytest.raises(ServerNotFoundError) as info:
+            yield locator.locate("sip:missing.sip.test")
+        assert [str(lookup) for lookup in info.value.lookups] == [
+            "NAPTR missing.sip.test: no such name",
+            "SRV _sip._udp.missing.sip.test: no such name",
+            "A missing.sip.test: no such name",
+            "AAAA missing.sip.test: no such name",
+        ]
+        assert "no SIP server found for missing.sip.test" in str(info.value)
         literal = yield locator.locate("sip:192.0.2.1")
         assert [str(t.address) for t in literal] == ["udp:192.0.2.1:5060"]
+
+    @defer.inlineCallbacks
+    def test_a_dns_server_that_does_not_answer_is_reported_as_such(self):
+        hole = reactor.listenUDP(0, protocol.DatagramProtocol(), interface="127.0.0.1")
+        self.addCleanup(hole.stopListening)
+        resolver = dns_server_resolver("127.0.0.1", hole.getHost().port)
+        resolver.timeout = (0.2,)
+        with pytest.raises(ServerNotFoundError) as info:
+            yield DnsServerLocator(resolver, transports=("udp",)).locate("sip:x.sip.test:5060")
+        assert [str(lookup) for lookup in info.value.lookups] == [
+            "A x.sip.test: no answer from the DNS server",
+            "AAAA x.sip.test: no answer from the DNS server",
+        ]
+        with pytest.raises(ValueError, match="IP address"):
+            dns_server_resolver("dns.example")
 
     @defer.inlineCallbacks
     def test_locate_error_fails_the_deferred(self):

@@ -33,3 +33,11 @@ def test_everything_follows_t1_and_t4():
 def test_rejects_nonsense(kwargs):
     with pytest.raises(ValueError):
         TimerConfig(**kwargs)
+
+
+def test_invite_timeout_shortens_timer_b_only():
+    c = TimerConfig(invite_timeout=2.0)
+    assert c.timer_b == 2.0 and c.timer_f == c.timer_h == 32.0
+    assert TimerConfig(invite_timeout=60.0).timer_b == 32.0  # never longer than 64*T1
+    with pytest.raises(ValueError, match="INVITE timeout"):
+        TimerConfig(invite_timeout=0.0)

@@ -11,6 +11,7 @@ from sipperc.sip.twisted_user_agent import TwistedUserAgent
 from sipperc.sip.user_agent import UserAgent, UserAgentConfig
 from sipperc.sip.user_agent_events import (
     CallAnswered,
+    CallAttempt,
     CallEnded,
     CallProgress,
     CallUpdated,
@@ -68,7 +69,9 @@ class OverSocketsTests(unittest.TestCase):
         assert event.call == call
         stream = event.negotiated.accepted_streams[0]
         assert stream.remote_address == "127.0.0.1" and stream.codecs[0].name == "PCMU"
-        assert [type(e) for e in alice_events.events[:2]] == [CallProgress, CallAnswered]
+        assert [type(e) for e in alice_events.events[:3]] == [
+            CallAttempt, CallProgress, CallAnswered]
+        assert alice_events.events[0] == CallAttempt(call, bob.address())
         ended = bob_events.wait(CallEnded)
         alice.hangup(call)
         bye = yield ended

@@ -15,6 +15,7 @@ from sipperc.sip.uri import Parameters, parse_uri
 from sipperc.sip.user_agent import UserAgentConfig, UserAgentError
 from sipperc.sip.user_agent_events import (
     CallAnswered,
+    CallAttempt,
     CallEnded,
     CallProgress,
     CallRef,
@@ -324,6 +325,40 @@ def test_rfc3263_failover_to_the_next_target_after_a_timeout():
     assert alice.of(CallAnswered) and not alice.of(CallEnded)
     invites = [m for _, name, m in net.log if name == "alice" and m.method == "INVITE"]
     assert len({m.top_via.branch for m in invites}) == 2  # a new transaction for bob
+
+
+def test_failover_after_gives_up_sooner_on_a_silent_server_and_reports_each_attempt():
+    net = Network()
+    dead = TransportAddress("udp", "127.0.0.1", 5099)  # nobody listens there
+    busy = Endpoint(net, "busy", "127.0.0.1", 5063)
+    bob = Endpoint(net, "bob", "127.0.0.1", 5062)
+    alice = Endpoint(net, "alice", "127.0.0.1", 5061,
+                     config=UserAgentConfig(user="alice", session=PLAIN, failover_after=2.0),
+                     locate=lambda uri: [dead, busy.address, bob.address])
+    call = alice.run("invite", "sip:bob@bob.example.com")
+    assert alice.of(CallAttempt) == [CallAttempt(call, dead)]
+    net.advance(1.9)
+    assert len(alice.of(CallAttempt)) == 1
+    assert not busy.of(IncomingCall)
+    net.advance(2.1)  # 2 s without a response from the dead server: the next one
+    busy.run("reject", busy.last(IncomingCall).call, 503)
+    assert alice.of(CallAttempt) == [CallAttempt(call, dead), CallAttempt(call, busy.address, 408),
+                                     CallAttempt(call, bob.address, 503)]
+    bob.run("answer", bob.last(IncomingCall).call)
+    assert alice.of(CallAnswered) and not alice.of(CallEnded)
+
+
+def test_the_last_server_gets_the_full_timer_b():
+    net = Network()
+    dead = TransportAddress("udp", "127.0.0.1", 5099)
+    alice = Endpoint(net, "alice", "127.0.0.1", 5061,
+                     config=UserAgentConfig(user="alice", session=PLAIN, failover_after=2.0),
+                     locate=lambda uri: [dead])
+    alice.run("invite", "sip:bob@bob.example.com")
+    net.advance(31.0)
+    assert not alice.of(CallEnded)
+    net.advance(32.5)  # Timer B: 64*T1
+    assert ended(alice).reason is EndReason.TIMEOUT
 
 
 def test_malformed_header_the_ua_needs_is_answered_400_naming_it():
