@@ -24,6 +24,7 @@ from sipperc.apps.serving import settle_garbage_collector
 from sipperc.apps.sip_endpoint import (
     ToolError,
     add_tls_arguments,
+    drain,
     listen_addresses,
     start_agent,
     tls_config,
@@ -69,7 +70,8 @@ call records: exactly one line per call (per INVITE that started one), when it e
   stopping (Ctrl-C or SIGTERM) ends every call in progress at once, and writes its record
   before the responder exits, with outcome=shutdown: a call answered gets our BYE (even if
   its ACK has not come yet; duration up to the stop), a call not answered yet gets 503
-  (status=503, duration 0).
+  (status=503, duration 0). The responder then waits up to 2 s for the BYEs' answers
+  (sending them again meanwhile) before it closes its sockets.
 """
 
 
@@ -261,9 +263,10 @@ def run(args: argparse.Namespace) -> int:
                  contact=point.contact_uri(args.user))
 
     def shutdown() -> Any:
-        responder.hang_up_all()
+        responder.hang_up_all()  # every call in progress ends, and writes its record, now
         media.stop_all()
-        return agent.stop()
+        finished = drain(agent, reactor)  # the BYEs are answered (or retransmitted)
+        return finished.addCallback(lambda _: agent.stop())
 
     settle_garbage_collector()
     reactor.addSystemEventTrigger("before", "shutdown", shutdown)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
 
 from sipperc.sip.invite_session import InviteSessionConfig
@@ -23,7 +24,19 @@ from sipperc.sip.twisted_user_agent import TwistedUserAgent
 from sipperc.sip.uri import SipUri
 from sipperc.sip.user_agent import ChallengeAnswerer, UserAgentConfig
 
-__all__ = ["ToolError", "add_tls_arguments", "listen_addresses", "start_agent", "tls_config"]
+__all__ = [
+    "DRAIN_SECONDS",
+    "ToolError",
+    "add_tls_arguments",
+    "drain",
+    "listen_addresses",
+    "start_agent",
+    "tls_config",
+]
+
+DRAIN_SECONDS = 2.0
+"""How long a stopping tool waits for the answers to its last BYEs: their first send and two
+retransmissions (at T1 and 3*T1, RFC 3261 §17.1.2.2), and no longer than an operator waits."""
 
 
 class ToolError(Exception):
@@ -120,3 +133,23 @@ def start_agent(
                         ExitCode.UNAVAILABLE) from None
     except (ValueError, OSError) as error:  # an unreadable certificate, a bad key...
         raise ToolError(str(error), ExitCode.CONFIG) from None
+
+
+def drain(agent: TwistedUserAgent, reactor: Any, limit: float = DRAIN_SECONDS) -> Deferred[None]:
+    """Fires once no call of ``agent`` is still ending on the wire, or after ``limit`` seconds.
+
+    A tool that ended its calls (:meth:`TwistedUserAgent.shutdown`) waits for this before
+    closing its sockets: a BYE lost on the way is sent again meanwhile, and the peer learns the
+    call is over instead of keeping it up until its own timers give up.
+    """
+    done: Deferred[None] = Deferred()
+    deadline = float(reactor.seconds()) + limit
+
+    def check() -> None:
+        if not agent.ua.ending or reactor.seconds() >= deadline:
+            done.callback(None)
+        else:
+            reactor.callLater(0.05, check)
+
+    check()
+    return done

@@ -276,6 +276,15 @@ class UserAgent:
         """The calls not yet ended."""
         return tuple(c for c, s in self._sessions.items() if s.ended is None)
 
+    @property
+    def ending(self) -> tuple[CallRef, ...]:
+        """Calls over for the application whose BYE or CANCEL still waits for its answer.
+
+        A stopping application waits for these (retransmitted meanwhile, RFC 3261 §17.1.2.2)
+        before it closes its sockets, so that a lost BYE still reaches the peer.
+        """
+        return tuple(c for c, s in self._sessions.items() if s.ended is not None)
+
     def session(self, call: CallRef) -> InviteSession:
         """The invite session of a call (raises :class:`UserAgentError` when unknown)."""
         session = self._sessions.get(call)

@@ -7,10 +7,20 @@ import socket
 from pathlib import Path
 
 import pytest
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
 
-from sipperc.apps.sip_endpoint import ToolError, listen_addresses, start_agent, tls_config
+from sipperc.apps.sip_endpoint import (
+    ToolError,
+    drain,
+    listen_addresses,
+    start_agent,
+    tls_config,
+)
 from sipperc.cli import ExitCode
 from sipperc.sip.transport_address import TransportAddress
+from sipperc.sip.user_agent_events import CallAnswered, CallEnded, EndReason, IncomingCall
+from tests.apps.sip_agents import plain_agent
 
 
 def test_listen_addresses_one_per_transport():
@@ -55,3 +65,37 @@ def test_a_port_in_use_is_unavailable():
                         user="x", on_event=lambda e: None)
     assert info.value.exit_code == ExitCode.UNAVAILABLE
     assert f"127.0.0.1:{port}" in str(info.value)
+
+
+class DrainTests(unittest.TestCase):
+    """A stopping tool ends its calls, then waits (a little) for their BYEs to be answered."""
+
+    @defer.inlineCallbacks
+    def call_up(self):
+        bob, bob_events = plain_agent(self, "bob")
+        alice, events = plain_agent(self)
+        bob_events.on[IncomingCall] = lambda event: bob.answer(event.call)
+        answered = bob_events.wait(CallAnswered)  # bob has the ACK
+        alice.invite(bob.uri("bob"))
+        yield answered
+        return bob, alice, events
+
+    @defer.inlineCallbacks
+    def test_waits_for_the_answer_to_the_last_bye(self):
+        bob, _, events = yield self.call_up()
+        ended = events.wait(CallEnded)
+        bob.shutdown()
+        assert bob.ua.calls == () and bob.ua.ending  # the BYE is out, its 200 not yet in
+        started = reactor.seconds()
+        yield drain(bob, reactor, limit=5.0)
+        assert bob.ua.ending == () and reactor.seconds() - started < 1.0
+        assert (yield ended).reason is EndReason.REMOTE_BYE
+
+    @defer.inlineCallbacks
+    def test_gives_up_after_the_limit_when_nobody_answers(self):
+        bob, alice, _ = yield self.call_up()
+        yield alice.stop()
+        bob.shutdown()
+        started = reactor.seconds()
+        yield drain(bob, reactor, limit=0.6)
+        assert bob.ua.ending and reactor.seconds() - started >= 0.6

@@ -245,6 +245,31 @@ def test_a_call_whose_ack_and_bye_never_arrive_ends_after_64_t1_with_one_record(
     assert len(bob.of(CallEnded)) == 1 and leftovers(bob.ua) == {}
 
 
+def test_a_bye_overtaking_the_ack_and_retransmitted_ends_the_call_once():
+    net, alice, bob = client_and_server()
+    net.hold = lambda source, m: isinstance(m, Request) and m.method == "ACK"
+    call = alice.run("invite", bob.uri)
+    bob.run("answer", bob.last(IncomingCall).call)
+    net.hold = None
+    lost = []
+
+    def lose_first_bye_answer(source, m):
+        if source == bob.address and not isinstance(m, Request) and m.cseq.method == "BYE" \
+                and not lost:
+            lost.append(m)
+            return True
+        return False
+
+    net.drop = lose_first_bye_answer
+    alice.run("hangup", call)  # the BYE arrives before the ACK; its 200 is lost
+    net.release()  # the late ACK
+    net.advance(100.0)  # alice retransmits the BYE; bob's transaction answers it again
+    assert net.trace("alice").count("BYE") == 2 and net.trace("bob").count(200) >= 2
+    assert ended(bob).reason is EndReason.REMOTE_BYE
+    assert ended(alice).reason is EndReason.LOCAL_BYE
+    assert leftovers(bob.ua) == {}
+
+
 def shut_down(endpoint):
     endpoint.process(endpoint.ua.shutdown(endpoint.network.now))
     endpoint.network.flush()
@@ -260,10 +285,14 @@ def test_shutdown_ends_every_incoming_call_at_once_with_one_record_each():
     alice.run("invite", bob.uri)
     bob.run("ringing", bob.last(IncomingCall).call)
     alice.run("invite", bob.uri)  # nothing sent yet
+    net.hold = lambda source, m: source == alice.address and not isinstance(m, Request)
     shut_down(bob)
     assert [(e.reason, e.status_code) for e in bob.of(CallEnded)] == \
         [(EndReason.SHUTDOWN, None)] * 2 + [(EndReason.SHUTDOWN, 503)] * 2
-    assert bob.ua.calls == ()
+    assert bob.ua.calls == () and len(bob.ua.ending) == 2  # the BYEs wait for their 200s
+    net.hold = None
+    net.release()
+    assert bob.ua.ending == ()
     # The BYE goes even where the ACK never came (§15's wait is for a UA that stays).
     assert net.trace("bob")[-4:] == ["BYE", "BYE", 503, 503]
     assert sorted((e.reason.value, e.status_code) for e in alice.of(CallEnded)) == \
