@@ -41,6 +41,7 @@ from sipperc.sdp import (
     parse_sdp,
 )
 from sipperc.srtp import Profile
+from tests.interop.kamailio import free_port
 
 pytestmark = [
     pytest.mark.interop,
@@ -65,11 +66,6 @@ def udp_socket() -> socket.socket:
     sock.bind((HOST, 0))
     sock.settimeout(0.2)
     return sock
-
-
-def free_port() -> int:
-    with contextlib.closing(udp_socket()) as sock:
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
