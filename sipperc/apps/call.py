@@ -42,6 +42,7 @@ from sipperc.sip.locate import (
     ServerNotFoundError,
     Target,
     dns_server_resolver,
+    is_numeric_host,
 )
 from sipperc.sip.transport_address import TransportAddress
 from sipperc.sip.twisted_user_agent import TwistedUserAgent
@@ -86,6 +87,7 @@ finding the server (RFC 3263): the host of URI (or of --proxy) is looked up in D
   response at all within --failover-after seconds (the last server gets Timer B, 32 s).
 
 progress (stdout):
+  locating example.com in DNS (RFC 3263)
   trying 192.0.2.1:5060/udp (SRV _sip._udp.example.com)
   192.0.2.1:5060/udp did not answer (408): trying the next server
   trying 192.0.2.2:5060/udp (SRV _sip._udp.example.com)
@@ -411,6 +413,10 @@ class Dialer:
         self.locator = DnsServerLocator(resolver, transports=self.route.transports)
         self.servers = LocatedServers(self.route.transports)
 
+    def say(self, line: str) -> None:
+        """One progress line."""
+        print(line, file=self.out, flush=True)
+
     def finish(self, code: int) -> None:
         """The command is over: ``code`` is its exit status (the first one counts)."""
         if self.exit_code is None:
@@ -437,6 +443,9 @@ class Dialer:
         from sipperc.cli import ExitCode  # noqa: PLC0415
 
         args, route = self.args, self.route
+        if not is_numeric_host(route.first_hop.maddr or route.first_hop.host):
+            self.say(f"locating {route.first_hop.maddr or route.first_hop.host} in DNS "
+                     "(RFC 3263)")
         try:
             targets = await self.locator.locate(route.first_hop)
         except ServerNotFoundError as error:

@@ -34,7 +34,10 @@ from twisted.internet.defer import Deferred, fail, gatherResults
 from twisted.internet.defer import TimeoutError as DeferredTimeoutError
 from twisted.logger import Logger
 from twisted.names import dns, error
-from twisted.names.client import Resolver, createResolver
+from twisted.names.cache import CacheResolver
+from twisted.names.client import Resolver
+from twisted.names.hosts import Resolver as HostsResolver
+from twisted.names.resolve import ResolverChain
 from twisted.python.failure import Failure
 
 from sipperc.sip.transport_address import DEFAULT_PORTS, TransportAddress
@@ -53,7 +56,10 @@ __all__ = [
     "ServerNotFoundError",
     "SrvRecord",
     "Target",
+    "dns_server_resolver",
+    "is_numeric_host",
     "order_srv",
+    "system_resolver",
 ]
 
 _log = Logger(namespace="sipperc.sip.locate")
@@ -183,9 +189,10 @@ def order_srv(records: Iterable[SrvRecord], draw: Callable[[], float]) -> list[S
     return ordered
 
 
-def _is_ip(host: str) -> bool:
+def is_numeric_host(host: str) -> bool:
+    """True for an IPv4 or IPv6 address (brackets allowed): a host RFC 3263 needs no DNS for."""
     try:
-        ipaddress.ip_address(host)
+        ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
     return True
@@ -280,7 +287,7 @@ class ServerLocator:
         name = uri.host_key.strip("[]").rstrip(".")
         transport = self._transport_parameter()
         default = "tls" if uri.secure else "udp"
-        if _is_ip(host):
+        if is_numeric_host(host):
             chosen = transport or default
             self._check_supported(chosen)
             port = uri.port or DEFAULT_PORTS[chosen]
@@ -324,7 +331,7 @@ class ServerLocator:
                 for a, kind in addresses[host]
             ]
         names = list(
-            dict.fromkeys(r.target.rstrip(".") for _, _, r in plan if not _is_ip(r.target))
+            dict.fromkeys(r.target.rstrip(".") for _, _, r in plan if not is_numeric_host(r.target))
         )
         addresses = yield from self._addresses(names)
         targets: list[Target] = []
@@ -332,7 +339,7 @@ class ServerLocator:
             target_name = record.target.rstrip(".")
             found = (
                 [target_name]
-                if _is_ip(target_name)
+                if is_numeric_host(target_name)
                 else [a for a, _ in addresses[target_name]]
             )
             for address in found:
@@ -364,7 +371,7 @@ class ServerLocator:
         for query in queries:
             known = {a for a, _ in found[query.name]}
             for record in answers[query]:
-                if isinstance(record, str) and _is_ip(record) and record not in known:
+                if isinstance(record, str) and is_numeric_host(record) and record not in known:
                     found[query.name].append((record, query.type))
                     known.add(record)
         return found
@@ -565,7 +572,7 @@ class DnsServerLocator:
 
     def _get_resolver(self) -> Any:
         if self._resolver is None:
-            self._resolver = createResolver()  # type: ignore[no-untyped-call]
+            self._resolver = system_resolver()
         return self._resolver
 
     def locate(self, uri: Uri | str) -> Deferred[list[Target]]:
@@ -623,9 +630,22 @@ def _outcome(failure: Failure) -> str:
     return failure.getErrorMessage() or type(reason).__name__
 
 
-DNS_TIMEOUTS = (1.0, 3.0)
-"""Seconds to wait for each try of a query to a given DNS server: 4 s in all, rather than
-twisted.names' 60 s, so that a dead server is reported while the user still waits."""
+DNS_TIMEOUTS = (1.0, 3.0, 5.0)
+"""Seconds to wait for each try of a query (each try asks the next server): 9 s in all,
+rather than twisted.names' 60 s, so that a dead server is reported while the user waits."""
+
+
+def system_resolver() -> Any:
+    """The host's resolver: /etc/hosts, then the servers of /etc/resolv.conf, with a cache.
+
+    What ``twisted.names.client.createResolver`` builds, with :data:`DNS_TIMEOUTS`.
+    """
+    chain = [
+        HostsResolver(b"/etc/hosts"),  # type: ignore[no-untyped-call]
+        CacheResolver(),  # type: ignore[no-untyped-call]
+        Resolver(b"/etc/resolv.conf", timeout=DNS_TIMEOUTS),  # type: ignore[no-untyped-call]
+    ]
+    return ResolverChain(chain)  # type: ignore[no-untyped-call]
 
 
 def dns_server_resolver(host: str, port: int = 53) -> Any:
@@ -634,7 +654,7 @@ def dns_server_resolver(host: str, port: int = 53) -> Any:
     No /etc/hosts and no /etc/resolv.conf: a lab or a test names its own server, and every
     answer comes from it.
     """
-    if not _is_ip(host):
+    if not is_numeric_host(host):
         raise ValueError(f"the DNS server must be an IP address, not {host!r}")
     return Resolver(  # type: ignore[no-untyped-call]
         servers=[(host, port)], resolv=None, timeout=DNS_TIMEOUTS

@@ -154,12 +154,13 @@ class LocatedCallTests(unittest.TestCase):
         assert (yield done) == ExitCode.OK, err.getvalue()
         lines = out.getvalue().splitlines()
         found_by = "(SRV _sip._tcp.example.test from NAPTR example.test)"
-        assert lines[:3] == [
+        assert lines[:4] == [
+            "locating example.test in DNS (RFC 3263)",
             f"trying 127.0.0.1:{busy_port}/tcp {found_by}",
             f"127.0.0.1:{busy_port}/tcp failed (503): trying the next server",
             f"trying 127.0.0.1:{good_port}/tcp {found_by}",
         ]
-        assert "answered (200 OK)" in lines[3]
+        assert "answered (200 OK)" in lines[4]
         assert len(busy) == 1 and len(good) == 1 and not wrong
         assert str(good[0].uri) == "sip:alice@example.test"
         assert busy[0].call_id == good[0].call_id  # §4.3: the same request, a new transaction
@@ -179,7 +180,7 @@ class LocatedCallTests(unittest.TestCase):
                                  "--failover-after", "0.6")
         assert (yield done) == ExitCode.OK
         lines = out.getvalue().splitlines()
-        assert lines[:3] == [
+        assert lines[1:4] == [
             f"trying 127.0.0.1:{hole_port}/udp (SRV _sip._udp.example.test)",
             f"127.0.0.1:{hole_port}/udp did not answer (408): trying the next server",
             f"trying 127.0.0.1:{good_port}/udp (SRV _sip._udp.example.test)",
@@ -200,7 +201,7 @@ class LocatedCallTests(unittest.TestCase):
                                  "--transport", "tcp")
         assert (yield done) == ExitCode.OK
         lines = out.getvalue().splitlines()
-        assert lines[1] == f"127.0.0.1:{closed}/tcp failed (503): trying the next server"
+        assert lines[2] == f"127.0.0.1:{closed}/tcp failed (503): trying the next server"
         assert len(good) == 1 and str(good[0].uri) == "sip:alice@example.test;transport=tcp"
 
     @defer.inlineCallbacks
@@ -214,7 +215,7 @@ class LocatedCallTests(unittest.TestCase):
         done, out, _ = self.dial(f"sip:alice@example.test:{good_port}",
                                  "--dns-server", dns_server)
         assert (yield done) == ExitCode.OK
-        assert out.getvalue().splitlines()[0] == (
+        assert out.getvalue().splitlines()[1] == (
             f"trying 127.0.0.1:{good_port}/udp (A example.test)")
         assert len(good) == 1 and not decoy
 
@@ -229,9 +230,10 @@ class LocatedCallTests(unittest.TestCase):
         done, out, _ = self.dial("sip:bob@elsewhere.invalid", "--dns-server", dns_server,
                                  "--proxy", "sip:proxy.example.test")
         assert (yield done) == ExitCode.OK
-        assert out.getvalue().splitlines()[0] == (
+        assert out.getvalue().splitlines()[:2] == [
+            "locating proxy.example.test in DNS (RFC 3263)",
             f"trying 127.0.0.1:{proxy_port}/udp "
-            "(outbound proxy, SRV _sip._udp.proxy.example.test)")
+            "(outbound proxy, SRV _sip._udp.proxy.example.test)"]
         (invite,) = proxy
         assert str(invite.uri) == "sip:bob@elsewhere.invalid"  # RFC 3261 §8.1.2
         assert invite.get_all("Route") == ["<sip:proxy.example.test;lr>"]
@@ -248,7 +250,7 @@ class LocatedCallTests(unittest.TestCase):
                       "SRV _sip._tcp.missing.example.test", "A missing.example.test",
                       "AAAA missing.example.test"):
             assert tried in message
-        assert not out.getvalue()
+        assert out.getvalue() == "locating missing.example.test in DNS (RFC 3263)\n"
 
     @defer.inlineCallbacks
     def test_the_command_line_reports_a_missing_name_with_exit_69(self):

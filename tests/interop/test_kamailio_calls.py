@@ -14,12 +14,15 @@ answered by PJSIP) and calls a sipperc phone through Kamailio, and is called by 
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor, task, utils
+from twisted.names import dns
 from twisted.trial import unittest
 
 from sipperc.media.wav_file import read_wav
@@ -37,6 +40,7 @@ from tests.interop.kamailio import Kamailio, KamailioUser
 from tests.interop.pjsua2_peer import Pjsua2Phone, require_pjsua2
 from tests.interop.sipperc_phone import SipperPhone
 from tests.media.audio_checks import AUDIO, heard_in_loop, speech
+from tests.sip.dns_zone import serve_zone
 
 pytestmark = pytest.mark.interop
 
@@ -256,3 +260,38 @@ class KamailioPjsua2Tests(KamailioHarness):
         assert (yield pjsua.wait("state", state="DISCONNECTED"))["code"] == 200
         assert len(self.server.routed("loose_route", "BYE", call_id)) == 1
         assert (yield pjsua.quit()) == 0
+
+
+class CallCommandThroughKamailioTests(KamailioHarness):
+    """``sipperc call --proxy`` (the CLI, as a process): the outbound proxy is found in DNS
+    (RFC 3263: NAPTR, SRV, A from a DNS server of the test) and is this Kamailio, which
+    finds the callee in its location table and relays the call."""
+
+    @defer.inlineCallbacks
+    def test_call_command_reaches_bob_through_the_outbound_proxy_found_in_dns(self):
+        yield self.register_phones("udp", names=("bob",))
+        host, port = self.server.address
+        dns_port, stop_dns = serve_zone(DOMAIN, {
+            f"outbound.{DOMAIN}": [dns.Record_NAPTR(10, 50, b"S", b"SIP+D2U", b"",
+                                                    f"_sip._udp.outbound.{DOMAIN}".encode())],
+            f"_sip._udp.outbound.{DOMAIN}": [dns.Record_SRV(0, 0, port, f"edge.{DOMAIN}")],
+            f"edge.{DOMAIN}": [dns.Record_A(host)],
+        })
+        self.addCleanup(stop_dns)
+        out, err, code = yield utils.getProcessOutputAndValue(
+            sys.executable, ["-m", "sipperc", "call", f"sip:bob@{DOMAIN}", "--no-media",
+                             "--duration", "0.3", "--proxy", f"sip:outbound.{DOMAIN}",
+                             "--dns-server", f"127.0.0.1:{dns_port}"], env=os.environ)
+        progress = out.decode().splitlines()
+        assert code == 0, err.decode(errors="replace")[-2000:]
+        assert progress[0] == f"locating outbound.{DOMAIN} in DNS (RFC 3263)"
+        assert progress[1] == (f"trying {host}:{port}/udp (outbound proxy, SRV "
+                               f"_sip._udp.outbound.{DOMAIN} from NAPTR outbound.{DOMAIN})")
+        assert any(line.startswith("answered (200 OK)") for line in progress)
+        bob = self.phones["bob"]
+        incoming = yield bob.wait(IncomingCall)
+        assert incoming.source == self.proxy and incoming.request.get("Record-Route")
+        assert str(incoming.callee.uri) == f"sip:bob@{DOMAIN}"  # the To the caller wrote
+        call_id = incoming.call.call_id
+        assert len(self.server.routed("initial", "INVITE", call_id)) == 1
+        assert len(self.server.routed("loose_route", "BYE", call_id)) == 1
