@@ -75,7 +75,9 @@ def find_audio_level(packet: RtpPacket | HeaderExtension | bytes | None,
 
 def _level_in_header(header: bytes, element_id: int) -> AudioLevel | None:
     """:func:`find_audio_level` for an RTP header as it is on the wire."""
-    if len(header) < 12 or not header[0] & 0x10:  # X = 0 (RFC 3550 §5.1)
+    if len(header) < 12:
+        raise RtpError(f"RTP header of {len(header)} bytes is shorter than the fixed 12 bytes")
+    if not header[0] & 0x10:  # X = 0 (RFC 3550 §5.1)
         return None
     fixed = 12 + ((header[0] & 0x0F) << 2)
     if len(header) < fixed + 4:

@@ -73,3 +73,5 @@ def test_a_header_too_short_for_its_extension_is_an_error():
     assert find_audio_level(bytes.fromhex("8000000100000000cafebabe"), 1) is None
     with pytest.raises(RtpError, match="too short"):
         find_audio_level(bytes.fromhex("9000000100000000cafebabe bede"), 1)
+    with pytest.raises(RtpError, match="shorter than the fixed 12 bytes"):
+        find_audio_level(bytes.fromhex("9000000100000000"), 1)
