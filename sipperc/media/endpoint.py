@@ -5,8 +5,8 @@ feeds received datagrams to the sans-I/O :class:`~sipperc.media.rtp_session.RtpS
 what the session returns to the peer, and keeps the ptime clock. Each tick reads one frame from
 the audio source, sends it, plays one frame of the mix into the sink and sends RTCP when due.
 Ticks are scheduled against absolute times (start + n * ptime) so callback latency does not
-accumulate into drift; after a stall of more than :data:`MAX_LAG` the clock resynchronises
-instead of bursting the missed frames.
+accumulate into drift; after a stall the missed ticks run back to back, and only after a stall
+of more than :data:`MAX_LAG` does the clock resynchronise instead of bursting the missed frames.
 
 RTCP goes over the RTP port (RFC 5761 multiplexing) unless the peer gave a separate RTCP address;
 then an :class:`RtcpPort` on our RTP port + 1 carries it. The clock is any ``IReactorTime``
@@ -30,8 +30,16 @@ log = Logger(namespace="sipperc.media")
 
 Address = tuple[str, int]
 
-MAX_LAG = 0.2
-"""Seconds the clock may fall behind before it skips ahead rather than catch up."""
+MAX_LAG = 0.5
+"""Seconds the clock may fall behind before it skips ahead rather than catch up.
+
+Behind by less, the missed ticks run back to back: every frame is still sent with its own
+timestamp, and the receiver's adaptive jitter buffer absorbs the burst. A busy machine stalls a
+process that long (200-330 ms at a time at load 7-8 on 2 cores, measured with ``sipperc
+demo``); skipping ahead there cut each stream with a gap that every listener heard. Behind by
+more, the frames would arrive later than a jitter buffer holds audio (ours: at most 0.5 s, the
+``max_delay`` of :class:`~sipperc.media.receive_stream.ReceiveStream`), so they are not sent.
+"""
 
 
 class RtcpPort(DatagramProtocol):
@@ -124,7 +132,8 @@ class MediaEndpoint(DatagramProtocol):
         if now - deadline > MAX_LAG:
             self.late_ticks += 1
             log.warn("audio clock {lag:.0f} ms late; resynchronising", lag=(now - deadline) * 1e3)
-            self._start, self._ticks, deadline = now, 0, now
+            self._start, self._ticks = now, 1  # this tick was the first of the new count
+            deadline = now + self.ptime
         self._call = self.clock.callLater(max(0.0, deadline - now),  # type: ignore[assignment]
                                           self._tick)
 

@@ -142,7 +142,8 @@ class ParticipantEndpoint(DatagramProtocol):
         deadline = self._start + self._ticks * self.ptime
         if now - deadline > MAX_LAG:
             _log.warn("audio clock {lag:.0f} ms late; resynchronising", lag=(now - deadline) * 1e3)
-            self._start, self._ticks, deadline = now, 0, now
+            self._start, self._ticks = now, 1  # this tick was the first of the new count
+            deadline = now + self.ptime
         self._tick_call = self.clock.callLater(max(0.0, deadline - now), self._tick)
         self._service()
 

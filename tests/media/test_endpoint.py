@@ -6,19 +6,22 @@ real reactor is spun once per 20 ms tick to deliver the datagrams, so 30 s of au
 seconds. One short run uses the real clock end to end.
 """
 
+from collections import Counter
+
 import numpy as np
 from twisted.internet import reactor, task
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 
 from sipperc.media.codecs.registry import CODECS
-from sipperc.media.endpoint import MediaEndpoint
+from sipperc.media.endpoint import MAX_LAG, MediaEndpoint
 from sipperc.media.level import dbov
 from sipperc.media.receive_stream import PayloadTypes
-from sipperc.media.rtp_session import RtpSession, SourceJoined
+from sipperc.media.rtp_session import RtpSession, SourceJoined, is_rtcp
 from sipperc.media.send_stream import SendStream
 from sipperc.media.transform import SrtpTransform
 from sipperc.media.wav_file import WavFileSource
+from sipperc.rtp import parse_rtp
 from sipperc.srtp import Profile, SrtpSession
 from tests.media.audio_checks import AUDIO, aligned, correlation, snr
 from tests.media.lossy_network import LossyNetwork, RecordingSink
@@ -189,3 +192,63 @@ class RealTimeTests(TestCase):
         self.assertGreater(correlation(pair.sent.read(16000), heard, 4000), 0.95)
         self.assertLess(pair.endpoint_a.late_ticks + pair.endpoint_b.late_ticks, 3)
         self.assertTrue(any(getattr(e, "reason", None) == "test over" for e in pair.events))
+
+
+class SentDatagrams:
+    """A transport that keeps what the endpoint writes, with the (simulated) time."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.rtp = []
+
+    def write(self, datagram, address):
+        if not is_rtcp(datagram):
+            self.rtp.append((self.clock.seconds(), parse_rtp(datagram)))
+
+
+class AudioClockTests(TestCase):
+    """The ptime clock on simulated time: no drift, stalls caught up, long ones skipped."""
+
+    def start(self):
+        clock = task.Clock()
+        clock.advance(1000)
+        session = make_session("PCMU", None, clock.seconds())
+        self.played = RecordingSink(8000)
+        endpoint = MediaEndpoint(session, WavFileSource(AUDIO / "speech-8k.wav", loop=True),
+                                 self.played, ("127.0.0.1", 9), reactor=clock)
+        endpoint.transport = sent = SentDatagrams(clock)
+        endpoint.startProtocol()
+        self.addCleanup(endpoint.stopProtocol)
+        return clock, endpoint, sent
+
+    def test_a_stall_shorter_than_max_lag_is_caught_up_frame_by_frame(self):
+        clock, endpoint, sent = self.start()
+        for _ in range(10):
+            clock.advance(0.02)
+        clock.advance(MAX_LAG - 0.1)  # the process was not scheduled for that long
+        for _ in range(10):
+            clock.advance(0.02)
+        clock.advance(1e-6)  # past the float noise of the sums of 0.02
+        elapsed = 20 * 0.02 + MAX_LAG - 0.1
+        # One frame per 20 ms of wall time, none skipped: timestamps 160 apart, SEQ + 1.
+        assert len(sent.rtp) == round(elapsed / 0.02) + 1
+        steps = {((b.timestamp - a.timestamp) % (1 << 32),
+                  (b.sequence_number - a.sequence_number) % (1 << 16))
+                 for (_, a), (_, b) in zip(sent.rtp, sent.rtp[1:], strict=False)}
+        assert steps == {(160, 1)}
+        # The frames of the stall went out together when the clock came back.
+        burst = max(Counter(t for t, _ in sent.rtp).values())
+        assert abs(burst - (MAX_LAG - 0.1) / 0.02) <= 1 and endpoint.late_ticks == 0
+        assert len(self.played.audio()) == 160 * len(sent.rtp)  # a frame played per tick
+
+    def test_a_stall_longer_than_max_lag_restarts_the_clock(self):
+        clock, endpoint, sent = self.start()
+        for _ in range(10):
+            clock.advance(0.02)
+        before = len(sent.rtp)
+        clock.advance(MAX_LAG + 1.0)
+        assert len(sent.rtp) == before + 1 and endpoint.late_ticks == 1  # no 75-frame burst
+        for _ in range(10):
+            clock.advance(0.02)
+        clock.advance(1e-6)
+        assert len(sent.rtp) == before + 11
