@@ -15,11 +15,14 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from constantly import NamedConstant
 from twisted.logger import (
     FilteringLogObserver,
+    ILogFilterPredicate,
     ILogObserver,
     LogLevel,
     LogLevelFilterPredicate,
+    PredicateResult,
     formatEvent,
     globalLogBeginner,
 )
@@ -31,18 +34,49 @@ LEVELS = ("debug", "info", "warn", "error", "critical")
 FORMATS = ("text", "json")
 
 
+_LEGACY_KEYS = frozenset({"system", "time", "isError", "why"})
+"""What Twisted's legacy API adds to every event it converts: already in the line, or noise."""
+
+
 def event_fields(event: Mapping[str, Any]) -> dict[str, Any]:
     """The structured fields of a log event: everything but Twisted's own ``log_*`` keys.
 
     Values are made safe to print: bytes become ``<N bytes>``, anything that is not a plain
     scalar becomes its ``str()``.
     """
+    legacy = event.get("log_namespace") == "log_legacy"
     fields: dict[str, Any] = {}
     for name, value in event.items():
-        if name.startswith("log_") or name in {"format", "message"}:
+        if (name.startswith("log_") or name in {"format", "message"}
+                or (legacy and name in _LEGACY_KEYS)):
             continue
         fields[name] = _safe(value)
     return fields
+
+
+def is_twisted_chatter(event: Mapping[str, Any]) -> bool:
+    """Twisted's own lifecycle lines, logged through its legacy API at info.
+
+    "Starting protocol <...DatagramProtocol object at 0x...>", "(UDP Port 5060 Closed)",
+    "Resolver added ('10.0.0.53', 53) to server list": detail for debugging, not news for
+    whoever runs sipperc, so they are shown as debug. Errors logged that way keep their level.
+    """
+    return event.get("log_namespace") == "log_legacy" and not event.get("isError")
+
+
+@implementer(ILogFilterPredicate)
+class LevelFilter:
+    """Shows events at ``level`` and above, Twisted's chatter only at debug."""
+
+    def __init__(self, level: LogLevel) -> None:
+        self._levels = LogLevelFilterPredicate(defaultLogLevel=level)
+        self._chatter = PredicateResult.maybe if level is LogLevel.debug else PredicateResult.no
+
+    def __call__(self, event: dict[str, Any]) -> NamedConstant:
+        """Whether to show ``event``."""
+        if is_twisted_chatter(event):
+            return self._chatter
+        return self._levels(event)
 
 
 def _safe(value: Any) -> Any:
@@ -74,7 +108,8 @@ class LineObserver:
     def __call__(self, event: Mapping[str, Any]) -> None:
         """Write one event."""
         when = event.get("log_time", time.time())
-        level = event.get("log_level", LogLevel.info).name
+        level = ("debug" if is_twisted_chatter(event)
+                 else event.get("log_level", LogLevel.info).name)
         namespace = event.get("log_namespace", "-")
         fields = event_fields(event)
         if self._json:
@@ -99,7 +134,7 @@ def start_logging(level: str = "info", fmt: str = "text", stream: TextIO | None 
     """Send the process's log events at ``level`` and above to ``stream`` (stderr by default)."""
     if level not in LEVELS:
         raise ValueError(f"log level must be one of {', '.join(LEVELS)}, not {level!r}")
-    predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
+    predicate = LevelFilter(LogLevel.levelWithName(level))
     observer = FilteringLogObserver(LineObserver(stream, fmt), [predicate])
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False,
                                      discardBuffer=True)
