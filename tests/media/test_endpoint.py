@@ -194,6 +194,10 @@ class RealTimeTests(TestCase):
         self.assertTrue(any(getattr(e, "reason", None) == "test over" for e in pair.events))
 
 
+STALL = 0.34
+"""How long a process waits for a core at load 7-8 on 2 cores (200-330 ms, measured)."""
+
+
 class SentDatagrams:
     """A transport that keeps what the endpoint writes, with the (simulated) time."""
 
@@ -221,15 +225,15 @@ class AudioClockTests(TestCase):
         self.addCleanup(endpoint.stopProtocol)
         return clock, endpoint, sent
 
-    def test_a_stall_shorter_than_max_lag_is_caught_up_frame_by_frame(self):
+    def test_a_stall_of_a_busy_machine_is_caught_up_frame_by_frame(self):
         clock, endpoint, sent = self.start()
         for _ in range(10):
             clock.advance(0.02)
-        clock.advance(MAX_LAG - 0.1)  # the process was not scheduled for that long
+        clock.advance(STALL)  # the process was not scheduled for that long
         for _ in range(10):
             clock.advance(0.02)
         clock.advance(1e-6)  # past the float noise of the sums of 0.02
-        elapsed = 20 * 0.02 + MAX_LAG - 0.1
+        elapsed = 20 * 0.02 + STALL
         # One frame per 20 ms of wall time, none skipped: timestamps 160 apart, SEQ + 1.
         assert len(sent.rtp) == round(elapsed / 0.02) + 1
         steps = {((b.timestamp - a.timestamp) % (1 << 32),
@@ -238,7 +242,7 @@ class AudioClockTests(TestCase):
         assert steps == {(160, 1)}
         # The frames of the stall went out together when the clock came back.
         burst = max(Counter(t for t, _ in sent.rtp).values())
-        assert abs(burst - (MAX_LAG - 0.1) / 0.02) <= 1 and endpoint.late_ticks == 0
+        assert abs(burst - STALL / 0.02) <= 1 and endpoint.late_ticks == 0
         assert len(self.played.audio()) == 160 * len(sent.rtp)  # a frame played per tick
 
     def test_a_stall_longer_than_max_lag_restarts_the_clock(self):
