@@ -100,6 +100,12 @@ class HeardMedia:
     key: str
     started: MediaStarted
     recording: Path
+    sink: WavFileSink
+
+    @property
+    def heard_seconds(self) -> float:
+        """How much audio the recording holds so far (one frame per tick of our clock)."""
+        return self.sink.samples_written / self.sink.sample_rate
 
 
 @dataclass
@@ -288,14 +294,33 @@ class SipperPhone:
         key = self._outgoing.get(call, call.call_id)
         recording = self.directory / f"{self.name}-heard-{len(self.media)}.wav"
 
+        sinks: list[WavFileSink] = []
+
         def audio(sample_rate: int) -> tuple[AudioSource, AudioSink]:
             source: AudioSource = (WavFileSource(self.play, loop=True) if self.play
                                    else NullSource(sample_rate))
-            return source, WavFileSink(recording, 8000)
+            sinks.append(WavFileSink(recording, 8000))
+            return source, sinks[-1]
 
         started = self.calls_media.start(key, negotiated, audio)
         assert started is not None, f"{self.name}: no audio in {negotiated}"
-        self.media[call] = HeardMedia(key, started, recording)
+        self.media[call] = HeardMedia(key, started, recording, sinks[-1])
+
+    @defer.inlineCallbacks
+    def talk(self, call: CallRef, seconds: float, timeout: float = 15.0) -> Any:
+        """Fires once the call's recording holds ``seconds`` of audio.
+
+        Not a sleep of ``seconds``: our clock skips ahead after a stall longer than
+        ``MAX_LAG`` (a test process starved for 0.5 s at load 8 recorded 1.48 s in a 2 s
+        sleep), so the time talked is counted in what was recorded.
+        """
+        deadline = reactor.seconds() + timeout  # type: ignore[attr-defined]
+        media = self.media[call]
+        while media.heard_seconds < seconds:
+            if reactor.seconds() > deadline:  # type: ignore[attr-defined]
+                raise AssertionError(f"{self.name}: {media.heard_seconds:.2f} s recorded "
+                                     f"after {timeout} s")
+            yield task.deferLater(reactor, 0.02, lambda: None)
 
     def _stop_media(self, call: CallRef) -> None:
         media = self.media.get(call)

@@ -125,7 +125,8 @@ class KamailioHarness(unittest.TestCase):
         record_route = incoming.request.get("Record-Route")
         assert record_route and f"sip:{self.proxy.host}:{self.proxy.port}" in record_route
 
-        yield self.sleep(self.talk)
+        yield caller.talk(call, self.talk)
+        yield callee.talk(incoming.call, self.talk)
         ender = self.phones[hangup_by]
         other = callee if ender is caller else caller
         ender_call = call if ender is caller else incoming.call

@@ -230,7 +230,7 @@ class Pjsua2AudioTests(Pjsua2Harness):
         assert media.started.codec == f"{codec}/8000", media
         assert security.startswith("sdes AES_CM_128_HMAC_SHA1") if srtp else security == "plain", (
             media)
-        yield sleep(self.talk)
+        yield ours.talk(call, self.talk)
         # Our RTCP as a real peer reads it: the first report comes 1-3 s into the call
         # (RFC 3550 §6.3: half the 5 s minimum, randomised), so wait for it.
         before = ours.statistics(call)
