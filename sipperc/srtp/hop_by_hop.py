@@ -46,10 +46,10 @@ from sipperc.srtp.stream import SrtpStream
 
 _AFTER_HEADER = 2 * TAG_LENGTH + 1
 """Outer tag, inner tag and at least the one-byte OHB follow the header."""
-_FIRST_SEQ_SSRC_AND_WORDS = struct.Struct(">BxH4x4s2xH").unpack_from
-"""The first octet (for SIMPLE_HEADER_LENGTHS), SEQ, SSRC bytes (see SEQ_AND_SSRC), and the
-word that holds the extension length when there is no CSRC. PERC packets carry the audio level
-in an extension (RFC 6464), so the usual header is measured here, not by header_length."""
+_FIRST_SEQ_AND_SSRC = struct.Struct(">BxH4x4s").unpack_from
+"""The first octet (for SIMPLE_HEADER_LENGTHS), SEQ and SSRC bytes: see SEQ_AND_SSRC. PERC
+packets carry the audio level in an extension (RFC 6464), so receive measures a header with an
+extension and no CSRC itself too, rather than calling header_length."""
 _OHB_SEQ = struct.Struct(">HB").pack
 """The OHB recording only an original SEQ: SEQ, then Config with Q set (RFC 8723 §4)."""
 _SEQ_INTO_12 = struct.Struct(">2sH8s").pack
@@ -200,11 +200,11 @@ class HopByHopSession(AeadSession):
             ekt_field = split_ekt_field(packet)[1]
             end -= len(ekt_field)
         try:
-            first, seq, ssrc, extension_words = _FIRST_SEQ_SSRC_AND_WORDS(packet)
+            first, seq, ssrc = _FIRST_SEQ_AND_SSRC(packet)
             length = SIMPLE_HEADER_LENGTHS[first]
             if not length and first & 0xDF == 0x90:  # V=2, X=1, no CSRC: PERC's audio level
-                length = 16 + 4 * extension_words  # RFC 3550 §5.3.1
-        except struct.error:  # shorter than an RTP header: header_length says why
+                length = 16 + 4 * (packet[14] << 8 | packet[15])  # RFC 3550 §5.3.1
+        except (struct.error, IndexError):  # shorter than an RTP header: header_length says why
             length = 0
         if not length or end < length + _AFTER_HEADER:
             length = header_length(packet, len(ekt_field) + _AFTER_HEADER)
